@@ -1,0 +1,168 @@
+/*
+ * orc8r validate - load every YAML file of the repository and report every
+ * problem at once.
+ */
+#include "cmds.h"
+
+#include <argp.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "validate.h"
+
+struct args {
+	const char *dir;
+	int out;
+	unsigned threads;
+	bool quiet;
+};
+
+static const struct argp_option options[] = {
+	{ "directory", 'C', "DIR", 0, "the repository root (default: current directory)", 0 },
+	{ "output", 'o', "FORMAT", 0, "text (default) or json", 0 },
+	{ "threads", 'j', "N", 0, "parser threads (default: one per CPU)", 0 },
+	{ "quiet", 'q', NULL, 0, "print errors only, no summary", 0 },
+	{ 0 }
+};
+
+static error_t parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct args *a = state->input;
+	char *end;
+	long n;
+
+	switch (key) {
+	case 'C':
+		a->dir = arg;
+		break;
+	case 'o':
+		if ((a->out = o8_cli_parse_output(arg, false)) < 0)
+			argp_error(state, "unknown output format '%s' (use text or json)", arg);
+		break;
+	case 'j':
+		n = strtol(arg, &end, 10);
+		if (*end || n < 1 || n > 64)
+			argp_error(state, "--threads takes a number from 1 to 64, not '%s'", arg);
+		a->threads = (unsigned)n;
+		break;
+	case 'q':
+		a->quiet = true;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char doc[] =
+	"Check every *.yaml file of the repository: YAML syntax, kinds and "
+	"fields, types, ranges and formats, references between objects, and "
+	"network-wide conflicts (duplicate IMSIs, PCI collisions, overlapping "
+	"IP blocks). Every problem is reported at once as "
+	"FILE:LINE:COL: KIND/NAME: message, sorted by file and line."
+	"\v"
+	"Examples:\n"
+	"  orc8r validate                     # the repository in the current directory\n"
+	"  orc8r validate -C ~/lte-config     # another one\n"
+	"  orc8r validate -o json | jq .counts\n"
+	"\n"
+	"Exit status: 0 valid, 3 invalid, 1 the repository could not be read.";
+
+static const struct argp argp = { options, parse_opt, NULL, doc, NULL, NULL, NULL };
+
+static json_t *counts_json(const struct o8_counts *c)
+{
+	json_t *o = json_object();
+	int k;
+
+	for (k = 1; k < O8_KIND__COUNT; k++)
+		json_object_set_new(o, o8_schema_kind(k)->name, json_integer((json_int_t)c->kinds[k]));
+	json_object_set_new(o, "subscribers", json_integer((json_int_t)c->subscribers));
+	return o;
+}
+
+static int print_json(const struct o8_counts *c, const struct o8_diags *d)
+{
+	json_t *root = json_object(), *errs = json_array();
+	size_t i;
+	int r;
+
+	json_object_set_new(root, "valid", json_boolean(d->n == 0));
+	json_object_set_new(root, "counts", counts_json(c));
+	for (i = 0; i < d->n; i++) {
+		const struct o8_diag *x = &d->v[i];
+		json_array_append_new(errs, json_pack("{s:s, s:I, s:I, s:s?, s:s?, s:s}",
+			"file", x->file, "line", (json_int_t)x->line, "col", (json_int_t)x->col,
+			"kind", x->kind, "name", x->name, "message", x->msg));
+	}
+	json_object_set_new(root, "errors", errs);
+	r = json_dumpf(root, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	json_decref(root);
+	return r;
+}
+
+static void print_summary(const struct o8_counts *c, const struct o8_diags *d,
+			  size_t nfiles, bool color)
+{
+	const char *g = color ? "\033[32m" : "", *r = color ? "\033[31m" : "",
+		   *off = color ? "\033[0m" : "";
+	int k, first = 1;
+
+	if (d->n)
+		printf("%s%zu error%s%s in %zu file%s\n", r, d->n, d->n == 1 ? "" : "s",
+		       off, nfiles, nfiles == 1 ? "" : "s");
+	else
+		printf("%svalid%s: %zu file%s, ", g, off, nfiles, nfiles == 1 ? "" : "s");
+	if (d->n)
+		return;
+	for (k = 1; k < O8_KIND__COUNT; k++) {
+		const struct o8_kind_schema *ks = o8_schema_kind(k);
+		if (!c->kinds[k] || k == O8_KIND_SUBSCRIBER)
+			continue;
+		printf("%s%zu %s", first ? "" : ", ", c->kinds[k],
+		       c->kinds[k] == 1 ? ks->name : ks->plural);
+		first = 0;
+	}
+	printf("%s%zu subscriber%s\n", first ? "" : ", ", c->subscribers,
+	       c->subscribers == 1 ? "" : "s");
+}
+
+int cmd_validate(int argc, char **argv, struct o8_cli *cli)
+{
+	struct args a = { .dir = cli->dir, .out = O8_OUT_TEXT };
+	struct o8_load_opts lo = O8_LOAD_OPTS_INIT;
+	struct o8_validate_opts vo = O8_VALIDATE_OPTS_INIT;
+	struct o8_diags d = O8_DIAGS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+	struct o8_counts c = { 0 };
+	struct o8_model *m = NULL;
+	int rc;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	lo.threads = vo.threads = a.threads;
+	if (o8_model_load_dir(&m, a.dir ? a.dir : ".", &lo, &d, &err) ||
+	    o8_validate(m, &vo, &c, &d, &err)) {
+		o8_cli_error(&err);
+		o8_model_free(m);
+		o8_diags_free(&d);
+		return O8_EXIT_FAIL;
+	}
+	o8_diags_sort(&d);
+	if (a.out == O8_OUT_JSON) {
+		print_json(&c, &d);
+	} else {
+		o8_cli_print_diags(stdout, &d, cli->color);
+		if (!a.quiet)
+			print_summary(&c, &d, o8_model_nfiles(m), cli->color);
+	}
+	rc = d.n ? O8_EXIT_INVALID : O8_EXIT_OK;
+	o8_model_free(m);
+	o8_diags_free(&d);
+	return rc;
+}

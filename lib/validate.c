@@ -1,0 +1,1189 @@
+/*
+ * validate.c - the schema pass (parallel, one object at a time) and the
+ * network pass (serial: duplicates, references, collisions).
+ *
+ * Order of work: index the small kinds first (everything but subscribers:
+ * names, serials, profiles), so that the parallel pass can resolve the
+ * references of a million subscribers against read-only maps.  Values that
+ * must be unique are collected per thread and compared after a sort.
+ */
+#include "validate.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "strmap.h"
+#include "suggest.h"
+
+enum { MAX_THREADS = 64, PATH_LEN = 512 };
+
+#define SEP "\x1f"
+
+/* A value that must be unique (imsi, hardwareId, serial). */
+struct uniq {
+	uint64_t hash;
+	const struct o8_field *row;
+	const char *net;        /* NULL: unique in the whole repo */
+	const char *val;        /* normalised */
+	const struct o8_obj *obj;
+	const struct o8_node *at;
+};
+
+struct ctx {
+	const struct o8_model *m;
+	struct o8_arena arena;          /* composite keys */
+	struct o8_strmap objs;          /* kind SEP net SEP name -> obj */
+	struct o8_strmap serials;       /* net SEP serial -> ENodeB obj */
+	struct o8_strmap profiles;      /* net SEP profile -> node */
+	struct o8_strmap networks;      /* name -> Network obj */
+	atomic_size_t next;
+};
+
+struct walker {
+	struct ctx *c;
+	const struct o8_obj *obj;
+	const char *kind;
+	struct o8_diags diags;
+	struct uniq *u;
+	size_t nu, capu;
+	struct o8_counts counts;
+	char spath[PATH_LEN];           /* schema path: "flows[].match" */
+	size_t slen;
+	char dpath[PATH_LEN];           /* display path: "flows[1].match" */
+	size_t dlen;
+	int oom;
+	pthread_t tid;
+};
+
+#define DIAG(w, n, ...) do { \
+	if (o8_diags_add(&(w)->diags, (w)->obj->file, (n)->line, (n)->col, \
+			 (w)->kind, (w)->obj->name, __VA_ARGS__)) \
+		(w)->oom = 1; \
+} while (0)
+
+/* --- paths --------------------------------------------------------------- */
+
+struct mark { size_t s, d; };
+
+static void path_add(char *buf, size_t *len, const char *a, size_t n)
+{
+	if (*len + n >= PATH_LEN)
+		n = PATH_LEN - 1 - *len;
+	memcpy(buf + *len, a, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
+/* Called for every key of a million subscribers: no printf here. */
+static struct mark path_push(struct walker *w, const char *key, long idx)
+{
+	struct mark mk = { w->slen, w->dlen };
+	char num[32], *p = num + sizeof(num);
+
+	if (idx >= 0) {
+		path_add(w->spath, &w->slen, "[]", 2);
+		*--p = ']';
+		do
+			*--p = (char)('0' + idx % 10);
+		while ((idx /= 10));
+		*--p = '[';
+		path_add(w->dpath, &w->dlen, p, (size_t)(num + sizeof(num) - p));
+	} else {
+		size_t kl = strlen(key);
+		if (w->slen)
+			path_add(w->spath, &w->slen, ".", 1);
+		path_add(w->spath, &w->slen, key, kl);
+		if (w->dlen)
+			path_add(w->dpath, &w->dlen, ".", 1);
+		path_add(w->dpath, &w->dlen, key, kl);
+	}
+	return mk;
+}
+
+static void path_pop(struct walker *w, struct mark mk)
+{
+	w->slen = mk.s;
+	w->spath[mk.s] = '\0';
+	w->dlen = mk.d;
+	w->dpath[mk.d] = '\0';
+}
+
+/* Parent of a schema path: "a.b" -> "a", "a[].b" -> "a[]", "a" -> "". */
+static size_t parent_len(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot ? (size_t)(dot - path) : 0;
+}
+
+static int is_item_row(const struct o8_field *f)
+{
+	size_t n = strlen(f->path);
+
+	return n >= 2 && !strcmp(f->path + n - 2, "[]");
+}
+
+static const char *last_seg(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot ? dot + 1 : path;
+}
+
+/* --- scalars ------------------------------------------------------------- */
+
+static int parse_int(const struct o8_node *n, long long *out)
+{
+	char *end;
+
+	if (n->type != O8_N_SCALAR || n->style != O8_S_PLAIN || !n->n)
+		return -1;
+	errno = 0;
+	*out = strtoll(n->u.str, &end, 10);
+	return errno || *end ? -1 : 0;
+}
+
+static int parse_num(const struct o8_node *n, double *out)
+{
+	char *end;
+
+	if (n->type != O8_N_SCALAR || n->style != O8_S_PLAIN || !n->n)
+		return -1;
+	errno = 0;
+	*out = strtod(n->u.str, &end);
+	return errno || *end || !isfinite(*out) ? -1 : 0;
+}
+
+static const char *node_kind_name(const struct o8_node *n)
+{
+	if (n->type == O8_N_MAP)
+		return "a map";
+	if (n->type == O8_N_SEQ)
+		return "a list";
+	if (o8_node_is_null(n))
+		return "empty";
+	return n->style == O8_S_PLAIN ? "a plain value" : "a quoted string";
+}
+
+/* The value as it may be shown: never a sensitive one. */
+static const char *shown(const struct o8_field *f, const struct o8_node *n)
+{
+	if (f->flags & O8_F_SENSITIVE)
+		return "(sensitive)";
+	return n->type == O8_N_SCALAR ? n->u.str : node_kind_name(n);
+}
+
+static void type_error(struct walker *w, const struct o8_field *f,
+		       const struct o8_node *n, const char *want)
+{
+	if (n->type == O8_N_SCALAR && !o8_node_is_null(n))
+		DIAG(w, n, "'%s' must be %s, not '%s'", w->dpath, want, shown(f, n));
+	else
+		DIAG(w, n, "'%s' must be %s, not %s", w->dpath, want, node_kind_name(n));
+}
+
+static void enum_list(char *buf, size_t len, const char *const *e)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (; *e && off < len; e++) {
+		int n = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", *e);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static size_t count_enums(const char *const *e)
+{
+	size_t n = 0;
+
+	while (e && e[n])
+		n++;
+	return n;
+}
+
+/* --- references ---------------------------------------------------------- */
+
+static const char *mkkey(char *buf, size_t len, const char *a, const char *b,
+			 const char *c)
+{
+	snprintf(buf, len, "%s" SEP "%s%s%s", a ? a : "", b ? b : "",
+		 c ? SEP : "", c ? c : "");
+	return buf;
+}
+
+/* Names of every object of a kind in a network, for "did you mean". */
+static const char *suggest_name(const struct ctx *c, enum o8_kind k,
+				const char *net, const char *word)
+{
+	size_t i, n = o8_model_nobjs(c->m), k2 = 0;
+	const char **cands = malloc((n ? n : 1) * sizeof(*cands));
+	const char *r;
+
+	if (!cands)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i);
+		if (o->kind != k || (net && (!o->network || strcmp(o->network, net))))
+			continue;
+		if (k == O8_KIND_ENODEB)
+			cands[k2++] = o8_node_str(o8_node_get(o->spec, "serial"));
+		else
+			cands[k2++] = o->name;
+	}
+	r = o8_suggest(word, cands, k2);
+	free(cands);
+	return r;
+}
+
+static void check_ref(struct walker *w, const struct o8_field *f,
+		      const struct o8_node *n)
+{
+	const struct o8_kind_schema *ks = o8_schema_kind(f->ref);
+	const char *net = w->obj->network, *s;
+	char key[512];
+	int found;
+
+	if (!ks || !net)
+		return;
+	if (f->ref == O8_KIND_ENODEB)
+		found = o8_strmap_get(&w->c->serials, mkkey(key, sizeof(key), net,
+							   n->u.str, NULL)) != NULL;
+	else
+		found = o8_strmap_get(&w->c->objs, mkkey(key, sizeof(key), ks->name,
+							net, n->u.str)) != NULL;
+	if (found)
+		return;
+	s = suggest_name(w->c, f->ref, net, n->u.str);
+	if (s)
+		DIAG(w, n, "'%s' names unknown %s%s '%s' in network '%s' (did you mean '%s'?)",
+		     w->dpath, ks->name, f->ref == O8_KIND_ENODEB ? " serial" : "",
+		     n->u.str, net, s);
+	else
+		DIAG(w, n, "'%s' names unknown %s%s '%s' in network '%s'",
+		     w->dpath, ks->name, f->ref == O8_KIND_ENODEB ? " serial" : "",
+		     n->u.str, net);
+}
+
+static void check_profile(struct walker *w, const struct o8_node *n)
+{
+	char key[512];
+
+	if (!w->obj->network || !strcmp(n->u.str, "default"))
+		return;         /* Magma always has a "default" profile */
+	if (!o8_strmap_get(&w->c->profiles, mkkey(key, sizeof(key), w->obj->network,
+						  n->u.str, NULL)))
+		DIAG(w, n, "'%s' names unknown profile '%s'; add it to the network's cellular.epc.subProfiles",
+		     w->dpath, n->u.str);
+}
+
+/* staticIps: keys are APN names, values IPv4 addresses. */
+static void check_static_ips(struct walker *w, const struct o8_node *map)
+{
+	static const struct o8_field apn_ref = { .path = "staticIps", .type = O8_T_STRING,
+						 .ref = O8_KIND_APN };
+	uint32_t i;
+
+	for (i = 0; i < map->n; i++) {
+		const struct o8_node *k = &map->u.kids[2 * i], *v = &map->u.kids[2 * i + 1];
+		struct mark mk = path_push(w, k->u.str, -1);
+
+		check_ref(w, &apn_ref, k);
+		if (v->type != O8_N_SCALAR ||
+		    !o8_schema_fmt_ok(O8_FMT_IPV4, v->u.str, v->n))
+			DIAG(w, v, "'%s' must be an IPv4 address, not '%s'", w->dpath,
+			     v->type == O8_N_SCALAR ? v->u.str : node_kind_name(v));
+		path_pop(w, mk);
+	}
+}
+
+/* --- uniqueness ---------------------------------------------------------- */
+
+static void add_uniq(struct walker *w, const struct o8_field *f,
+		     const struct o8_node *n)
+{
+	struct uniq *u;
+	const char *v = n->u.str;
+
+	if (f->fmt == O8_FMT_IMSI && !strncmp(v, "IMSI", 4))
+		v += 4;
+	if (w->nu == w->capu) {
+		size_t cap = w->capu ? w->capu * 2 : 1024;
+		struct uniq *p = realloc(w->u, cap * sizeof(*p));
+		if (!p) {
+			w->oom = 1;
+			return;
+		}
+		w->u = p;
+		w->capu = cap;
+	}
+	u = &w->u[w->nu++];
+	u->row = f;
+	u->net = f->flags & O8_F_UNIQUE_NET ? w->obj->network : NULL;
+	u->val = v;
+	u->obj = w->obj;
+	u->at = n;
+	u->hash = o8_strhash(v, strlen(v)) ^ (uint64_t)(uintptr_t)f->path * 31 ^
+		  (u->net ? o8_strhash(u->net, strlen(u->net)) * 7 : 0);
+}
+
+/* --- the schema walk ----------------------------------------------------- */
+
+static void walk_map(struct walker *w, const struct o8_kind_schema *ks,
+		     const struct o8_node *map, int required);
+
+static void check_string(struct walker *w, const struct o8_kind_schema *ks,
+			 const struct o8_field *f, const struct o8_node *n)
+{
+	if (n->type != O8_N_SCALAR || o8_node_is_null(n)) {
+		type_error(w, f, n, "a string");
+		return;
+	}
+	if (f->fmt && !o8_schema_fmt_ok(f->fmt, n->u.str, n->n)) {
+		if (f->flags & O8_F_SENSITIVE)
+			DIAG(w, n, "invalid '%s': must be %s (value not shown)", w->dpath,
+			     o8_schema_fmt_doc(f->fmt));
+		else
+			DIAG(w, n, "invalid '%s' '%s': must be %s", w->dpath, n->u.str,
+			     o8_schema_fmt_doc(f->fmt));
+		return;
+	}
+	if ((f->min || f->max) && (n->n < f->min || n->n > f->max)) {
+		DIAG(w, n, "'%s' must be %g to %g characters long, not %u", w->dpath,
+		     f->min, f->max, n->n);
+		return;
+	}
+	if (f->ref)
+		check_ref(w, f, n);
+	else if (ks->kind == O8_KIND_SUBSCRIBER && !strcmp(f->path, "profile"))
+		check_profile(w, n);
+	if (f->flags & (O8_F_UNIQUE_NET | O8_F_UNIQUE_REPO))
+		add_uniq(w, f, n);
+}
+
+static void check_number(struct walker *w, const struct o8_field *f,
+			 const struct o8_node *n)
+{
+	double v;
+	long long iv;
+	char list[256];
+
+	if (f->type == O8_T_INT) {
+		if (parse_int(n, &iv)) {
+			type_error(w, f, n, "an integer");
+			return;
+		}
+		v = (double)iv;
+	} else if (parse_num(n, &v)) {
+		type_error(w, f, n, "a number");
+		return;
+	}
+	if (f->enums) {
+		const char *const *e;
+		for (e = f->enums; *e; e++)
+			if (fabs(strtod(*e, NULL) - v) < 1e-9)
+				return;
+		enum_list(list, sizeof(list), f->enums);
+		DIAG(w, n, "invalid '%s' %s: must be one of %s", w->dpath, n->u.str, list);
+		return;
+	}
+	if ((f->min || f->max) && (v < f->min || v > f->max))
+		DIAG(w, n, "'%s' out of range: %s (must be %g to %g)", w->dpath,
+		     n->u.str, f->min, f->max);
+}
+
+static void check_enum(struct walker *w, const struct o8_field *f,
+		       const struct o8_node *n)
+{
+	const char *const *e;
+	const char *s;
+	char list[256];
+
+	if (n->type != O8_N_SCALAR || o8_node_is_null(n)) {
+		type_error(w, f, n, "a string");
+		return;
+	}
+	for (e = f->enums; e && *e; e++)
+		if (!strcmp(*e, n->u.str))
+			return;
+	s = o8_suggest(n->u.str, f->enums, count_enums(f->enums));
+	enum_list(list, sizeof(list), f->enums);
+	if (s)
+		DIAG(w, n, "invalid '%s' '%s' (did you mean '%s'?)", w->dpath, n->u.str, s);
+	else
+		DIAG(w, n, "invalid '%s' '%s': must be one of %s", w->dpath, n->u.str, list);
+}
+
+static void check_value(struct walker *w, const struct o8_kind_schema *ks,
+			const struct o8_field *f, const struct o8_node *n);
+
+static void check_list(struct walker *w, const struct o8_kind_schema *ks,
+		       const struct o8_field *f, const struct o8_node *n)
+{
+	const struct o8_field *item;
+	struct mark mk;
+	uint32_t i;
+
+	if (n->type != O8_N_SEQ) {
+		type_error(w, f, n, "a list");
+		return;
+	}
+	if ((f->min || f->max) && (n->n < f->min || n->n > f->max))
+		DIAG(w, n, "'%s' must have %g to %g items, not %u", w->dpath, f->min,
+		     f->max, n->n);
+	mk = path_push(w, NULL, 0);
+	item = o8_schema_field(ks, w->spath);
+	path_pop(w, mk);
+	if (!item)
+		return;
+	for (i = 0; i < n->n; i++) {
+		mk = path_push(w, NULL, i);
+		check_value(w, ks, item, &n->u.kids[i]);
+		path_pop(w, mk);
+	}
+}
+
+static void check_object(struct walker *w, const struct o8_kind_schema *ks,
+			 const struct o8_field *f, const struct o8_node *n)
+{
+	const struct o8_kind_schema *sub;
+	char saved[PATH_LEN];
+	size_t slen;
+
+	if (n->type != O8_N_MAP) {
+		type_error(w, f, n, "a map");
+		return;
+	}
+	if (!f->spec_of) {
+		walk_map(w, ks, n, 1);
+		return;
+	}
+	/* Items follow another kind's table (SubscriberSet -> Subscriber).
+	   Defaults may leave out what each item then gives. */
+	sub = o8_schema_kind(f->spec_of);
+	if (!sub)
+		return;
+	memcpy(saved, w->spath, w->slen + 1);
+	slen = w->slen;
+	w->slen = 0;
+	w->spath[0] = '\0';
+	walk_map(w, sub, n, is_item_row(f));
+	if (f->spec_of == O8_KIND_SUBSCRIBER && is_item_row(f))
+		w->counts.subscribers++;
+	memcpy(w->spath, saved, slen + 1);
+	w->slen = slen;
+}
+
+static void check_dict(struct walker *w, const struct o8_kind_schema *ks,
+		       const struct o8_field *f, const struct o8_node *n)
+{
+	uint32_t i;
+
+	if (n->type != O8_N_MAP) {
+		type_error(w, f, n, "a map");
+		return;
+	}
+	if (ks->kind == O8_KIND_SUBSCRIBER && !strcmp(f->path, "staticIps")) {
+		check_static_ips(w, n);
+		return;
+	}
+	for (i = 0; i < n->n; i++) {
+		const struct o8_node *v = &n->u.kids[2 * i + 1];
+		if (v->type != O8_N_SCALAR) {
+			struct mark mk = path_push(w, n->u.kids[2 * i].u.str, -1);
+			DIAG(w, v, "'%s' must be a plain value, not %s", w->dpath,
+			     node_kind_name(v));
+			path_pop(w, mk);
+		}
+	}
+}
+
+static void check_value(struct walker *w, const struct o8_kind_schema *ks,
+			const struct o8_field *f, const struct o8_node *n)
+{
+	switch (f->type) {
+	case O8_T_STRING:
+		check_string(w, ks, f, n);
+		break;
+	case O8_T_INT:
+	case O8_T_NUMBER:
+		check_number(w, f, n);
+		break;
+	case O8_T_BOOL:
+		if (n->type != O8_N_SCALAR || n->style != O8_S_PLAIN ||
+		    (strcmp(n->u.str, "true") && strcmp(n->u.str, "false")))
+			type_error(w, f, n, "true or false");
+		break;
+	case O8_T_ENUM:
+		check_enum(w, f, n);
+		break;
+	case O8_T_OBJECT:
+		check_object(w, ks, f, n);
+		break;
+	case O8_T_LIST:
+		check_list(w, ks, f, n);
+		break;
+	case O8_T_DICT:
+		check_dict(w, ks, f, n);
+		break;
+	}
+}
+
+static void unknown_field(struct walker *w, const struct o8_kind_schema *ks,
+			  const struct o8_node *key)
+{
+	size_t plen = parent_len(w->spath), i, n = 0;
+	const char **cands = malloc((ks->nfields ? ks->nfields : 1) * sizeof(*cands));
+	const char *s = NULL;
+
+	if (cands) {
+		for (i = 0; i < ks->nfields; i++) {
+			const struct o8_field *f = &ks->fields[i];
+			if (is_item_row(f) || parent_len(f->path) != plen ||
+			    strncmp(f->path, w->spath, plen))
+				continue;
+			cands[n++] = last_seg(f->path);
+		}
+		s = o8_suggest(key->u.str, cands, n);
+	}
+	if (s)
+		DIAG(w, key, "unknown field '%s' (did you mean '%s'?)", key->u.str, s);
+	else
+		DIAG(w, key, "unknown field '%s' in '%s'", key->u.str,
+		     w->dlen ? w->dpath : "spec");
+	free(cands);
+}
+
+static void missing_fields(struct walker *w, const struct o8_kind_schema *ks,
+			   const struct o8_node *map)
+{
+	size_t i;
+
+	for (i = 0; i < ks->nfields; i++) {
+		const struct o8_field *f = &ks->fields[i];
+		size_t plen;
+
+		if (!(f->flags & O8_F_REQUIRED) || is_item_row(f))
+			continue;
+		plen = parent_len(f->path);
+		if (plen != w->slen || strncmp(f->path, w->spath, plen))
+			continue;
+		if (!o8_node_get(map, last_seg(f->path)))
+			DIAG(w, map, "missing required field '%s%s%s'", w->dpath,
+			     w->dlen ? "." : "", last_seg(f->path));
+	}
+}
+
+static void walk_map(struct walker *w, const struct o8_kind_schema *ks,
+		     const struct o8_node *map, int required)
+{
+	uint32_t i;
+
+	for (i = 0; i < map->n; i++) {
+		const struct o8_node *k = &map->u.kids[2 * i], *v = &map->u.kids[2 * i + 1];
+		struct mark mk = path_push(w, k->u.str, -1);
+		const struct o8_field *f = o8_schema_field(ks, w->spath);
+
+		if (!f)
+			unknown_field(w, ks, k);
+		else if (o8_node_is_null(v) && f->type != O8_T_STRING)
+			DIAG(w, v, "'%s' is empty; give it a value or remove it", w->dpath);
+		else
+			check_value(w, ks, f, v);
+		path_pop(w, mk);
+	}
+	if (required)
+		missing_fields(w, ks, map);
+}
+
+/* --- the document header ------------------------------------------------- */
+
+static int name_ok(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (!n || n > 63 || !isalnum((unsigned char)s[0]))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
+			return 0;
+	return 1;
+}
+
+static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
+			   const struct o8_node *meta)
+{
+	static const char *const keys[] = { "annotations", "labels", "name", "network" };
+	const struct o8_node *name, *net;
+	uint32_t i;
+	size_t j;
+
+	for (i = 0; i < meta->n; i++) {
+		const struct o8_node *k = &meta->u.kids[2 * i], *v = &meta->u.kids[2 * i + 1];
+		const char *s;
+
+		for (j = 0; j < 4 && strcmp(keys[j], k->u.str); j++)
+			;
+		if (j == 4) {
+			s = o8_suggest(k->u.str, keys, 4);
+			if (s)
+				DIAG(w, k, "unknown field 'metadata.%s' (did you mean '%s'?)",
+				     k->u.str, s);
+			else
+				DIAG(w, k, "unknown field 'metadata.%s' (metadata has name, network, labels, annotations)",
+				     k->u.str);
+			continue;
+		}
+		if (j <= 1) {
+			uint32_t x;
+			if (v->type != O8_N_MAP) {
+				DIAG(w, v, "'metadata.%s' must be a map of names to values", k->u.str);
+				continue;
+			}
+			for (x = 0; x < v->n; x++)
+				if (v->u.kids[2 * x + 1].type != O8_N_SCALAR)
+					DIAG(w, &v->u.kids[2 * x + 1],
+					     "'metadata.%s.%s' must be a plain value, not %s",
+					     k->u.str, v->u.kids[2 * x].u.str,
+					     node_kind_name(&v->u.kids[2 * x + 1]));
+		} else if (v->type != O8_N_SCALAR || o8_node_is_null(v)) {
+			DIAG(w, v, "'metadata.%s' must be a name, not %s", k->u.str,
+			     node_kind_name(v));
+		} else if (!name_ok(v->u.str)) {
+			DIAG(w, v, "invalid 'metadata.%s' '%s': use letters, digits, '-', '_' or '.', starting with a letter or digit, at most 63 characters",
+			     k->u.str, v->u.str);
+		}
+	}
+	name = o8_node_get(meta, "name");
+	net = o8_node_get(meta, "network");
+	if (!name)
+		DIAG(w, meta, "missing required field 'metadata.name'");
+	if (ks->namespaced && !net) {
+		DIAG(w, meta, "missing required field 'metadata.network' (the Network this %s belongs to)",
+		     ks->name);
+	} else if (!ks->namespaced && net) {
+		DIAG(w, net, "a Network has no 'metadata.network'; remove it");
+	} else if (net && w->obj->network &&
+		   !o8_strmap_get(&w->c->networks, w->obj->network)) {
+		const char *s = suggest_name(w->c, O8_KIND_NETWORK, NULL, w->obj->network);
+		if (s)
+			DIAG(w, net, "unknown network '%s' (did you mean '%s'?)",
+			     w->obj->network, s);
+		else
+			DIAG(w, net, "unknown network '%s'; define it with a 'kind: Network' document",
+			     w->obj->network);
+	}
+}
+
+static void check_obj(struct walker *w, const struct o8_obj *o)
+{
+	static const char *const top[] = { "apiVersion", "kind", "metadata", "spec" };
+	const struct o8_kind_schema *ks = o8_schema_kind(o->kind);
+	const struct o8_node *meta;
+	uint32_t i;
+
+	w->obj = o;
+	w->kind = ks->name;
+	w->slen = w->dlen = 0;
+	w->spath[0] = w->dpath[0] = '\0';
+	w->counts.kinds[o->kind]++;
+	if (o->kind == O8_KIND_SUBSCRIBER)
+		w->counts.subscribers++;
+	for (i = 0; i < o->root->n; i++) {
+		const struct o8_node *k = &o->root->u.kids[2 * i];
+		size_t j;
+		for (j = 0; j < 4 && strcmp(top[j], k->u.str); j++)
+			;
+		if (j == 4) {
+			const char *s = o8_suggest(k->u.str, top, 4);
+			if (s)
+				DIAG(w, k, "unknown field '%s' (did you mean '%s'?)", k->u.str, s);
+			else
+				DIAG(w, k, "unknown field '%s' (a document has apiVersion, kind, metadata and spec)",
+				     k->u.str);
+		}
+	}
+	meta = o8_node_get(o->root, "metadata");
+	if (!meta)
+		DIAG(w, o->root, "missing required field 'metadata'");
+	else if (meta->type != O8_N_MAP)
+		DIAG(w, meta, "'metadata' must be a map, not %s", node_kind_name(meta));
+	else
+		check_metadata(w, ks, meta);
+	if (!o->spec)
+		DIAG(w, o->root, "missing required field 'spec'");
+	else if (o->spec->type != O8_N_MAP)
+		DIAG(w, o->spec, "'spec' must be a map, not %s", node_kind_name(o->spec));
+	else
+		walk_map(w, ks, o->spec, 1);
+}
+
+static void *schema_pass(void *arg)
+{
+	struct walker *w = arg;
+	size_t i, n = o8_model_nobjs(w->c->m);
+
+	while (!w->oom && (i = atomic_fetch_add(&w->c->next, 1)) < n) {
+		const struct o8_obj *o = o8_model_obj(w->c->m, i);
+		if (o->kind != O8_KIND_NONE)
+			check_obj(w, o);
+	}
+	return NULL;
+}
+
+/* --- the index and the network pass (serial) ----------------------------- */
+
+static int diag_at(struct o8_diags *d, const struct o8_obj *o,
+		   const struct o8_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int diag_at(struct o8_diags *d, const struct o8_obj *o,
+		   const struct o8_node *n, const char *fmt, ...)
+{
+	const struct o8_kind_schema *ks = o8_schema_kind(o->kind);
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!n)
+		n = o->root;
+	return o8_diags_add(d, o->file, n->line, n->col, ks ? ks->name : NULL,
+			    o->name, "%s", msg) ? -1 : 0;
+}
+
+static const char *akey(struct ctx *c, const char *a, const char *b, const char *d)
+{
+	char buf[1024];
+
+	mkkey(buf, sizeof(buf), a, b, d);
+	return o8_arena_strndup(&c->arena, buf, strlen(buf));
+}
+
+static int index_profiles(struct ctx *c, const struct o8_obj *o)
+{
+	const struct o8_node *l = o8_node_path(o->spec, "cellular.epc.subProfiles");
+	uint32_t i;
+
+	if (!l || l->type != O8_N_SEQ)
+		return 0;
+	for (i = 0; i < l->n; i++) {
+		const char *name = o8_node_str(o8_node_get(&l->u.kids[i], "name"));
+		const char *k;
+		if (!name)
+			continue;
+		if (!(k = akey(c, o->name, name, NULL)) ||
+		    o8_strmap_put(&c->profiles, k, (void *)&l->u.kids[i], NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int build_index(struct ctx *c, struct o8_diags *d)
+{
+	size_t i, n = o8_model_nobjs(c->m);
+
+	for (i = 0; i < n; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i), *prev = NULL;
+		const struct o8_kind_schema *ks = o8_schema_kind(o->kind);
+		const char *k;
+		int r;
+
+		if (!ks || !o->name)
+			continue;
+		k = akey(c, ks->name, ks->namespaced ? o->network : "", o->name);
+		if (!k || (r = o8_strmap_put(&c->objs, k, (void *)o, (void **)&prev)) < 0)
+			return -1;
+		if (r == 1 && diag_at(d, o, o8_node_path(o->root, "metadata.name"),
+				      "duplicate %s '%s'%s%s%s (first defined at %s:%u:%u)",
+				      ks->name, o->name, o->network && ks->namespaced ? " in network '" : "",
+				      o->network && ks->namespaced ? o->network : "",
+				      o->network && ks->namespaced ? "'" : "",
+				      prev->file, prev->line, prev->col))
+			return -1;
+		if (r == 1)
+			continue;
+		if (o->kind == O8_KIND_NETWORK) {
+			if (o8_strmap_put(&c->networks, o->name, (void *)o, NULL) < 0 ||
+			    index_profiles(c, o))
+				return -1;
+		} else if (o->kind == O8_KIND_ENODEB && o->network) {
+			const char *serial = o8_node_str(o8_node_get(o->spec, "serial"));
+			if (serial && (!(k = akey(c, o->network, serial, NULL)) ||
+				       o8_strmap_put(&c->serials, k, (void *)o, NULL) < 0))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static int get_int(const struct o8_node *base, const char *path, long long *out)
+{
+	const struct o8_node *n = o8_node_path(base, path);
+
+	return n ? parse_int(n, out) : -1;
+}
+
+/* a.b.c.d/n -> [lo, hi]; -1 when malformed (the schema pass says why). */
+static int cidr_range(const char *s, uint32_t *lo, uint32_t *hi)
+{
+	char ip[32];
+	const char *slash = strchr(s, '/');
+	struct in_addr a;
+	long bits;
+	char *end;
+	uint32_t mask;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(ip))
+		return -1;
+	memcpy(ip, s, (size_t)(slash - s));
+	ip[slash - s] = '\0';
+	bits = strtol(slash + 1, &end, 10);
+	if (*end || bits < 0 || bits > 32 || inet_pton(AF_INET, ip, &a) != 1)
+		return -1;
+	mask = bits ? ~(uint32_t)0 << (32 - bits) : 0;
+	*lo = ntohl(a.s_addr) & mask;
+	*hi = *lo | ~mask;
+	return 0;
+}
+
+struct block { const char *net; uint32_t lo, hi; const struct o8_obj *o; const struct o8_node *at; };
+
+static int block_cmp(const void *a, const void *b)
+{
+	const struct block *x = a, *y = b;
+	int c = strcmp(x->net, y->net);
+
+	if (c)
+		return c;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return strcmp(x->o->file, y->o->file) ? strcmp(x->o->file, y->o->file) :
+	       (x->at->line > y->at->line) - (x->at->line < y->at->line);
+}
+
+static int check_ip_blocks(struct ctx *c, struct o8_diags *d)
+{
+	size_t i, n = o8_model_nobjs(c->m), nb = 0;
+	struct block *b = malloc((n ? n : 1) * sizeof(*b));
+	int r = 0;
+
+	if (!b)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i);
+		const struct o8_node *at;
+		if (o->kind != O8_KIND_GATEWAY || !o->network)
+			continue;
+		at = o8_node_path(o->spec, "epc.ipBlock");
+		if (!o8_node_str(at) || cidr_range(at->u.str, &b[nb].lo, &b[nb].hi))
+			continue;
+		b[nb].net = o->network;
+		b[nb].o = o;
+		b[nb].at = at;
+		nb++;
+	}
+	qsort(b, nb, sizeof(*b), block_cmp);
+	for (i = 1; i < nb && !r; i++) {
+		size_t j;
+		/* compare with every earlier block of the network still open */
+		for (j = i; j-- > 0 && !r;) {
+			if (strcmp(b[j].net, b[i].net))
+				break;
+			if (b[j].hi >= b[i].lo)
+				r = diag_at(d, b[i].o, b[i].at,
+					    "'epc.ipBlock' %s overlaps gateway '%s' (%s at %s:%u:%u); give each gateway its own block",
+					    b[i].at->u.str, b[j].o->name ? b[j].o->name : "?",
+					    b[j].at->u.str, b[j].o->file, b[j].at->line, b[j].at->col);
+			if (i - j > 64)
+				break;
+		}
+	}
+	free(b);
+	return r;
+}
+
+/* eNodeBs claimed by two gateways; PCI collisions among a gateway's radios. */
+static int check_enodeb_claims(struct ctx *c, struct o8_diags *d)
+{
+	struct o8_strmap claims = O8_STRMAP_INIT;
+	size_t i, n = o8_model_nobjs(c->m);
+	int r = 0;
+
+	for (i = 0; i < n && !r; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i);
+		const struct o8_node *l;
+		const struct o8_obj *seen_pci[512] = { 0 };
+		const struct o8_node *seen_at[512] = { 0 };
+		uint32_t k;
+
+		if (o->kind != O8_KIND_GATEWAY || !o->network)
+			continue;
+		l = o8_node_get(o->spec, "enodebs");
+		if (!l || l->type != O8_N_SEQ)
+			continue;
+		for (k = 0; k < l->n && !r; k++) {
+			const struct o8_node *s = &l->u.kids[k];
+			const struct o8_obj *enb, *prev = NULL;
+			char key[512];
+			const char *ak;
+			long long pci;
+
+			if (!o8_node_str(s))
+				continue;
+			mkkey(key, sizeof(key), o->network, s->u.str, NULL);
+			if (!(enb = o8_strmap_get(&c->serials, key)))
+				continue;       /* dangling: the schema pass says so */
+			if (!(ak = akey(c, o->network, s->u.str, NULL)))
+				r = -1;
+			else if ((r = o8_strmap_put(&claims, ak, (void *)o, (void **)&prev)) == 1) {
+				r = prev == o ?
+				    diag_at(d, o, s, "eNodeB '%s' is listed twice in 'enodebs'", s->u.str) :
+				    diag_at(d, o, s, "eNodeB '%s' is already claimed by gateway '%s' (%s:%u:%u); an eNodeB belongs to one gateway",
+					    s->u.str, prev->name ? prev->name : "?", prev->file,
+					    prev->line, prev->col);
+				continue;
+			}
+			if (r < 0)
+				break;
+			if (get_int(enb->spec, "managed.pci", &pci) || pci < 0 || pci > 503)
+				continue;
+			if (seen_pci[pci])
+				r = diag_at(d, o, s, "eNodeBs '%s' and '%s' on this gateway share pci %lld; give each radio its own pci",
+					    o8_node_str(seen_at[pci]), s->u.str, pci);
+			else {
+				seen_pci[pci] = enb;
+				seen_at[pci] = s;
+			}
+		}
+	}
+	o8_strmap_free(&claims);
+	return r;
+}
+
+/* Values unique per network among objects of one kind and path (cellId,
+   mmeCode per mmeGroupId). */
+static int check_net_unique(struct ctx *c, struct o8_diags *d, enum o8_kind kind,
+			    const char *const *paths, const char *scope,
+			    const char *what)
+{
+	struct o8_strmap seen = O8_STRMAP_INIT;
+	size_t i, n = o8_model_nobjs(c->m);
+	int r = 0;
+
+	for (i = 0; i < n && !r; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i), *prev = NULL;
+		const struct o8_node *at = NULL;
+		long long v, g = 0;
+		const char *const *p;
+		char num[64];
+		const char *k;
+
+		if (o->kind != kind || !o->network)
+			continue;
+		for (p = paths; *p && !at; p++)
+			if (!get_int(o->spec, *p, &v))
+				at = o8_node_path(o->spec, *p);
+		if (!at || (scope && get_int(o->spec, scope, &g)))
+			continue;
+		snprintf(num, sizeof(num), "%lld" SEP "%lld", v, g);
+		if (!(k = akey(c, o->network, num, NULL)) ||
+		    (r = o8_strmap_put(&seen, k, (void *)o, (void **)&prev)) < 0) {
+			r = -1;
+			break;
+		}
+		if (r == 1)
+			r = diag_at(d, o, at, "%s %lld is already used by %s '%s' (%s:%u:%u)",
+				    what, v, o8_schema_kind(kind)->name,
+				    prev->name ? prev->name : "?", prev->file, prev->line,
+				    prev->col);
+	}
+	o8_strmap_free(&seen);
+	return r;
+}
+
+static int uniq_cmp(const void *a, const void *b)
+{
+	const struct uniq *x = a, *y = b;
+	int c;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	if ((c = strcmp(x->row->path, y->row->path)) || (c = strcmp(x->val, y->val)))
+		return c;
+	if ((c = strcmp(x->net ? x->net : "", y->net ? y->net : "")))
+		return c;
+	if ((c = strcmp(x->obj->file, y->obj->file)))
+		return c;
+	if (x->at->line != y->at->line)
+		return x->at->line < y->at->line ? -1 : 1;
+	return (x->at->col > y->at->col) - (x->at->col < y->at->col);
+}
+
+static int same_value(const struct uniq *x, const struct uniq *y)
+{
+	return x->hash == y->hash && !strcmp(x->row->path, y->row->path) &&
+	       !strcmp(x->val, y->val) &&
+	       !strcmp(x->net ? x->net : "", y->net ? y->net : "");
+}
+
+/* Reports the entries of u (sorted with uniq_cmp) that repeat an earlier one. */
+static int report_dups(struct uniq *u, size_t n, struct o8_diags *d)
+{
+	size_t i, first = 0;
+
+	qsort(u, n, sizeof(*u), uniq_cmp);
+	for (i = 1; i < n; i++) {
+		if (!same_value(&u[first], &u[i])) {
+			first = i;
+			continue;
+		}
+		if (diag_at(d, u[i].obj, u[i].at,
+			    "duplicate %s '%s'%s%s%s (first at %s:%u:%u)",
+			    last_seg(u[i].row->path),
+			    u[i].row->flags & O8_F_SENSITIVE ? "(sensitive)" : u[i].at->u.str,
+			    u[i].net ? " in network '" : "", u[i].net ? u[i].net : "",
+			    u[i].net ? "'" : "", u[first].obj->file, u[first].at->line,
+			    u[first].at->col))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * A million IMSIs: one pass through a hash table finds the values seen
+ * twice; only those (usually none) are sorted, so that "first at" names the
+ * earliest place whatever order the threads finished in.
+ */
+static int check_uniq(struct uniq *u, size_t n, struct o8_diags *d)
+{
+	size_t cap = 16, i, j, ndup = 0;
+	uint32_t *slot;
+	unsigned char *dup;
+	struct uniq *dups;
+	int r;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	slot = malloc(cap * sizeof(*slot));
+	dup = calloc(n ? n : 1, 1);
+	if (!slot || !dup) {
+		free(slot);
+		free(dup);
+		return -1;
+	}
+	memset(slot, 0xff, cap * sizeof(*slot));
+	for (i = 0; i < n; i++) {
+		for (j = u[i].hash & (cap - 1); slot[j] != UINT32_MAX; j = (j + 1) & (cap - 1))
+			if (same_value(&u[slot[j]], &u[i]))
+				break;
+		if (slot[j] == UINT32_MAX) {
+			slot[j] = (uint32_t)i;
+			continue;
+		}
+		ndup += !dup[slot[j]] + 1;
+		dup[slot[j]] = dup[i] = 1;
+	}
+	free(slot);
+	dups = malloc((ndup ? ndup : 1) * sizeof(*dups));
+	if (!dups) {
+		free(dup);
+		return -1;
+	}
+	for (i = 0, j = 0; i < n; i++)
+		if (dup[i])
+			dups[j++] = u[i];
+	free(dup);
+	r = report_dups(dups, j, d);
+	free(dups);
+	return r;
+}
+
+static unsigned pick_threads(unsigned want)
+{
+	long n = want ? (long)want : sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+enum o8_rc o8_validate(const struct o8_model *m,
+		       const struct o8_validate_opts *opts,
+		       struct o8_counts *counts, struct o8_diags *diags,
+		       struct o8_err *err)
+{
+	static const char *const cell_paths[] = { "managed.cellId", "unmanaged.cellId", NULL };
+	static const char *const mme_paths[] = { "pool.mmeCode", NULL };
+	struct ctx c = { .m = m };
+	struct walker *w;
+	struct uniq *all = NULL;
+	unsigned t, n = pick_threads(opts ? opts->threads : 0), started = 1;
+	size_t nall = 0, k;
+	int oom = 0;
+
+	if (counts)
+		memset(counts, 0, sizeof(*counts));
+	if (build_index(&c, diags) || check_ip_blocks(&c, diags) ||
+	    check_enodeb_claims(&c, diags) ||
+	    check_net_unique(&c, diags, O8_KIND_ENODEB, cell_paths, NULL, "cellId") ||
+	    check_net_unique(&c, diags, O8_KIND_GATEWAY, mme_paths, "pool.mmeGroupId",
+			     "mmeCode (in this mmeGroupId)"))
+		oom = 1;
+	w = calloc(n, sizeof(*w));
+	if (!w)
+		oom = 1;
+	if (!oom) {
+		atomic_init(&c.next, 0);
+		for (t = 0; t < n; t++)
+			w[t].c = &c;
+		for (t = 1; t < n; t++, started++)
+			if (pthread_create(&w[t].tid, NULL, schema_pass, &w[t]))
+				break;
+		schema_pass(&w[0]);
+		for (t = 1; t < started; t++)
+			pthread_join(w[t].tid, NULL);
+		for (t = 0; t < n; t++)
+			nall += w[t].nu;
+		all = malloc((nall ? nall : 1) * sizeof(*all));
+		oom = !all;
+		nall = 0;
+		for (t = 0; t < n; t++) {
+			if (all && w[t].nu)
+				memcpy(all + nall, w[t].u, w[t].nu * sizeof(*all));
+			nall += w[t].nu;
+			oom |= w[t].oom;
+			if (o8_diags_move(diags, &w[t].diags))
+				oom = 1;
+			if (counts) {
+				for (k = 0; k < O8_KIND__COUNT; k++)
+					counts->kinds[k] += w[t].counts.kinds[k];
+				counts->subscribers += w[t].counts.subscribers;
+			}
+			o8_diags_free(&w[t].diags);
+			free(w[t].u);
+		}
+		if (!oom && check_uniq(all, nall, diags))
+			oom = 1;
+	}
+	free(all);
+	free(w);
+	o8_strmap_free(&c.objs);
+	o8_strmap_free(&c.serials);
+	o8_strmap_free(&c.profiles);
+	o8_strmap_free(&c.networks);
+	o8_arena_free(&c.arena);
+	if (oom)
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory while validating");
+	return O8_OK;
+}

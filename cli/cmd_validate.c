@@ -125,8 +125,9 @@ static void print_summary(const struct o8_counts *c, const struct o8_diags *d,
 		const struct o8_kind_schema *ks = o8_schema_kind(k);
 		if (!c->kinds[k] || k == O8_KIND_SUBSCRIBER)
 			continue;
-		printf("%s%zu %s", first ? "" : ", ", c->kinds[k],
-		       c->kinds[k] == 1 ? ks->name : ks->plural);
+		/* kind names pluralise with an "s": Gateways, ENodeBs, APNs */
+		printf("%s%zu %s%s", first ? "" : ", ", c->kinds[k], ks->name,
+		       c->kinds[k] == 1 ? "" : "s");
 		first = 0;
 	}
 	printf("%s%zu subscriber%s\n", first ? "" : ", ", c->subscribers,

@@ -33,19 +33,19 @@ static struct o8_arena_block *block_new(size_t sz)
 	return b;
 }
 
-void *o8_arena_alloc(struct o8_arena *a, size_t n)
+static void *alloc_aligned(struct o8_arena *a, size_t n, size_t align)
 {
 	struct o8_arena_block *b = a->head;
-	size_t need = (n + 7) & ~(size_t)7;
+	size_t off = b ? (b->off + align - 1) & ~(align - 1) : 0;
 
-	if (need < n)
+	if (n > SIZE_MAX / 2)
 		return NULL;
-	if (!b || b->size - b->off < need) {
+	if (!b || off > b->size || b->size - off < n) {
 		size_t sz = a->block_size ? a->block_size : ARENA_MIN;
 		if (sz < ARENA_MAX)
 			a->block_size = sz * 2;  /* grow geometrically */
-		if (sz < need)
-			sz = need;
+		if (sz < n)
+			sz = n;
 		b = block_new(sz);
 		if (!b)
 			return NULL;
@@ -53,15 +53,22 @@ void *o8_arena_alloc(struct o8_arena *a, size_t n)
 		b->off = 0;
 		b->next = a->head;
 		a->head = b;
+		off = 0;
 	}
-	a->used += need;
-	b->off += need;
-	return b->data + b->off - need;
+	a->used += n;
+	b->off = off + n;
+	return b->data + off;
+}
+
+void *o8_arena_alloc(struct o8_arena *a, size_t n)
+{
+	return alloc_aligned(a, n, 8);
 }
 
 char *o8_arena_strndup(struct o8_arena *a, const char *s, size_t n)
 {
-	char *p = o8_arena_alloc(a, n + 1);
+	/* strings need no alignment: packing them saves ~10% of a model */
+	char *p = alloc_aligned(a, n + 1, 1);
 
 	if (!p)
 		return NULL;

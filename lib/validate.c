@@ -29,14 +29,26 @@ enum { MAX_THREADS = 64, PATH_LEN = 512 };
 #define SEP "\x1f"
 
 /* A value that must be unique (imsi, hardwareId, serial). */
-struct uniq {
+struct uniq {                   /* 32 bytes: there is one per subscriber */
 	uint64_t hash;
 	const struct o8_field *row;
-	const char *net;        /* NULL: unique in the whole repo */
-	const char *val;        /* normalised */
 	const struct o8_obj *obj;
 	const struct o8_node *at;
 };
+
+/* Unique per network, or (NULL) in the whole repo. */
+static const char *uniq_net(const struct uniq *u)
+{
+	return u->row->flags & O8_F_UNIQUE_NET ? u->obj->network : NULL;
+}
+
+/* The value compared: an IMSI with or without its "IMSI" prefix is one. */
+static const char *uniq_val(const struct uniq *u)
+{
+	const char *v = u->at->u.str;
+
+	return u->row->fmt == O8_FMT_IMSI && !strncmp(v, "IMSI", 4) ? v + 4 : v;
+}
 
 struct ctx {
 	const struct o8_model *m;
@@ -314,10 +326,8 @@ static void add_uniq(struct walker *w, const struct o8_field *f,
 		     const struct o8_node *n)
 {
 	struct uniq *u;
-	const char *v = n->u.str;
+	const char *v;
 
-	if (f->fmt == O8_FMT_IMSI && !strncmp(v, "IMSI", 4))
-		v += 4;
 	if (w->nu == w->capu) {
 		size_t cap = w->capu ? w->capu * 2 : 1024;
 		struct uniq *p = realloc(w->u, cap * sizeof(*p));
@@ -330,12 +340,12 @@ static void add_uniq(struct walker *w, const struct o8_field *f,
 	}
 	u = &w->u[w->nu++];
 	u->row = f;
-	u->net = f->flags & O8_F_UNIQUE_NET ? w->obj->network : NULL;
-	u->val = v;
 	u->obj = w->obj;
 	u->at = n;
-	u->hash = o8_strhash(v, strlen(v)) ^ (uint64_t)(uintptr_t)f->path * 31 ^
-		  (u->net ? o8_strhash(u->net, strlen(u->net)) * 7 : 0);
+	v = uniq_val(u);
+	u->hash = o8_strhash(v, strlen(v)) ^ (uint64_t)(uintptr_t)f->path * 31;
+	if (uniq_net(u))
+		u->hash ^= o8_strhash(uniq_net(u), strlen(uniq_net(u))) * 7;
 }
 
 /* --- the schema walk ----------------------------------------------------- */
@@ -1021,9 +1031,10 @@ static int uniq_cmp(const void *a, const void *b)
 
 	if (x->hash != y->hash)
 		return x->hash < y->hash ? -1 : 1;
-	if ((c = strcmp(x->row->path, y->row->path)) || (c = strcmp(x->val, y->val)))
+	if ((c = strcmp(x->row->path, y->row->path)) ||
+	    (c = strcmp(uniq_val(x), uniq_val(y))))
 		return c;
-	if ((c = strcmp(x->net ? x->net : "", y->net ? y->net : "")))
+	if ((c = strcmp(uniq_net(x) ? uniq_net(x) : "", uniq_net(y) ? uniq_net(y) : "")))
 		return c;
 	if ((c = strcmp(x->obj->file, y->obj->file)))
 		return c;
@@ -1034,9 +1045,10 @@ static int uniq_cmp(const void *a, const void *b)
 
 static int same_value(const struct uniq *x, const struct uniq *y)
 {
-	return x->hash == y->hash && !strcmp(x->row->path, y->row->path) &&
-	       !strcmp(x->val, y->val) &&
-	       !strcmp(x->net ? x->net : "", y->net ? y->net : "");
+	const char *a = uniq_net(x), *b = uniq_net(y);
+
+	return x->hash == y->hash && x->row == y->row &&
+	       !strcmp(uniq_val(x), uniq_val(y)) && !strcmp(a ? a : "", b ? b : "");
 }
 
 /* Reports the entries of u (sorted with uniq_cmp) that repeat an earlier one. */
@@ -1054,8 +1066,9 @@ static int report_dups(struct uniq *u, size_t n, struct o8_diags *d)
 			    "duplicate %s '%s'%s%s%s (first at %s:%u:%u)",
 			    last_seg(u[i].row->path),
 			    u[i].row->flags & O8_F_SENSITIVE ? "(sensitive)" : u[i].at->u.str,
-			    u[i].net ? " in network '" : "", u[i].net ? u[i].net : "",
-			    u[i].net ? "'" : "", u[first].obj->file, u[first].at->line,
+			    uniq_net(&u[i]) ? " in network '" : "",
+			    uniq_net(&u[i]) ? uniq_net(&u[i]) : "",
+			    uniq_net(&u[i]) ? "'" : "", u[first].obj->file, u[first].at->line,
 			    u[first].at->col))
 			return -1;
 	}
@@ -1067,7 +1080,7 @@ static int report_dups(struct uniq *u, size_t n, struct o8_diags *d)
  * twice; only those (usually none) are sorted, so that "first at" names the
  * earliest place whatever order the threads finished in.
  */
-static int check_uniq(struct uniq *u, size_t n, struct o8_diags *d)
+static int check_uniq(struct uniq *const *u, size_t n, struct o8_diags *d)
 {
 	size_t cap = 16, i, j, ndup = 0;
 	uint32_t *slot;
@@ -1086,8 +1099,8 @@ static int check_uniq(struct uniq *u, size_t n, struct o8_diags *d)
 	}
 	memset(slot, 0xff, cap * sizeof(*slot));
 	for (i = 0; i < n; i++) {
-		for (j = u[i].hash & (cap - 1); slot[j] != UINT32_MAX; j = (j + 1) & (cap - 1))
-			if (same_value(&u[slot[j]], &u[i]))
+		for (j = u[i]->hash & (cap - 1); slot[j] != UINT32_MAX; j = (j + 1) & (cap - 1))
+			if (same_value(u[slot[j]], u[i]))
 				break;
 		if (slot[j] == UINT32_MAX) {
 			slot[j] = (uint32_t)i;
@@ -1104,7 +1117,7 @@ static int check_uniq(struct uniq *u, size_t n, struct o8_diags *d)
 	}
 	for (i = 0, j = 0; i < n; i++)
 		if (dup[i])
-			dups[j++] = u[i];
+			dups[j++] = *u[i];
 	free(dup);
 	r = report_dups(dups, j, d);
 	free(dups);
@@ -1127,7 +1140,7 @@ enum o8_rc o8_validate(const struct o8_model *m,
 	static const char *const mme_paths[] = { "pool.mmeCode", NULL };
 	struct ctx c = { .m = m };
 	struct walker *w;
-	struct uniq *all = NULL;
+	struct uniq **all = NULL;
 	unsigned t, n = pick_threads(opts ? opts->threads : 0), started = 1;
 	size_t nall = 0, k;
 	int oom = 0;
@@ -1159,9 +1172,8 @@ enum o8_rc o8_validate(const struct o8_model *m,
 		oom = !all;
 		nall = 0;
 		for (t = 0; t < n; t++) {
-			if (all && w[t].nu)
-				memcpy(all + nall, w[t].u, w[t].nu * sizeof(*all));
-			nall += w[t].nu;
+			for (k = 0; all && k < w[t].nu; k++)
+				all[nall++] = &w[t].u[k];
 			oom |= w[t].oom;
 			if (o8_diags_move(diags, &w[t].diags))
 				oom = 1;
@@ -1171,10 +1183,11 @@ enum o8_rc o8_validate(const struct o8_model *m,
 				counts->subscribers += w[t].counts.subscribers;
 			}
 			o8_diags_free(&w[t].diags);
-			free(w[t].u);
 		}
 		if (!oom && check_uniq(all, nall, diags))
 			oom = 1;
+		for (t = 0; t < n; t++)
+			free(w[t].u);
 	}
 	free(all);
 	free(w);

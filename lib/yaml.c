@@ -27,6 +27,8 @@ struct parse {
 	struct o8_ydoc *docs;
 	size_t ndocs, capdocs;
 	int bad;                        /* the current file is abandoned */
+	const char *keys[256];          /* interned map keys, see intern() */
+	size_t keylen[256];
 };
 
 static int push_child(struct parse *p, const struct o8_node *n)
@@ -158,6 +160,28 @@ static int refuse(struct parse *p, const yaml_mark_t *m, const char *msg)
 			    (unsigned)m->column + 1, NULL, NULL, "%s", msg) ? -1 : 0;
 }
 
+/*
+ * A million subscribers repeat the same few keys ("imsi", "ki", "opc"):
+ * share one copy of each short key instead of allocating it every time.
+ */
+static const char *intern(struct parse *p, const char *s, size_t len)
+{
+	unsigned h = 2166136261u;
+	const char **slot;
+	size_t i;
+
+	if (len > 24)
+		return o8_arena_strndup(p->a, s, len);
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 16777619u;
+	slot = &p->keys[h & 255];
+	if (*slot && p->keylen[h & 255] == len && !memcmp(*slot, s, len))
+		return *slot;
+	*slot = o8_arena_strndup(p->a, s, len);
+	p->keylen[h & 255] = len;
+	return *slot;
+}
+
 static int on_scalar(struct parse *p, const yaml_event_t *ev, uint32_t *doc_line)
 {
 	struct o8_node n = { 0 };
@@ -187,8 +211,13 @@ static int on_scalar(struct parse *p, const yaml_event_t *ev, uint32_t *doc_line
 	if (ev->data.scalar.length > UINT32_MAX)
 		return refuse(p, &ev->start_mark, "scalar too long");
 	n.n = (uint32_t)ev->data.scalar.length;
-	n.u.str = o8_arena_strndup(p->a, (const char *)ev->data.scalar.value,
-				   ev->data.scalar.length);
+	if (p->depth > 0 && p->open[p->depth].type == O8_N_MAP &&
+	    p->levels[p->depth].n % 2 == 0)
+		n.u.str = intern(p, (const char *)ev->data.scalar.value,
+				 ev->data.scalar.length);
+	else
+		n.u.str = o8_arena_strndup(p->a, (const char *)ev->data.scalar.value,
+					   ev->data.scalar.length);
 	if (!n.u.str)
 		return -1;
 	if (p->depth == 0) {

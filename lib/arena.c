@@ -11,7 +11,8 @@ struct o8_arena_block {
 	_Alignas(max_align_t) unsigned char data[];
 };
 
-enum { ARENA_MIN = 64 * 1024, ARENA_MAX = 8 * 1024 * 1024 };
+/* block sizes leave room for the header inside a 2 MiB multiple */
+enum { ARENA_MIN = 64 * 1024 - 64, ARENA_MAX = 8 * 1024 * 1024 - 64 };
 
 /*
  * Big blocks are 2 MiB aligned and marked for transparent huge pages: a
@@ -24,12 +25,19 @@ static struct o8_arena_block *block_new(size_t sz)
 	struct o8_arena_block *b;
 	size_t total = sizeof(*b) + sz;
 
-	if (total < HUGE)
-		return malloc(total);
-	total = (total + HUGE - 1) & ~(size_t)(HUGE - 1);
-	b = aligned_alloc(HUGE, total);
-	if (b)
-		madvise(b, total, MADV_HUGEPAGE);
+	if (total < HUGE) {
+		b = malloc(total);
+	} else {
+		/* use the whole rounded size: a huge page is faulted in whole */
+		total = (total + HUGE - 1) & ~(size_t)(HUGE - 1);
+		b = aligned_alloc(HUGE, total);
+		if (b)
+			madvise(b, total, MADV_HUGEPAGE);
+	}
+	if (b) {
+		b->size = total - sizeof(*b);
+		b->off = 0;
+	}
 	return b;
 }
 
@@ -49,8 +57,6 @@ static void *alloc_aligned(struct o8_arena *a, size_t n, size_t align)
 		b = block_new(sz);
 		if (!b)
 			return NULL;
-		b->size = sz;
-		b->off = 0;
 		b->next = a->head;
 		a->head = b;
 		off = 0;

@@ -29,6 +29,7 @@ void o8_err_prefix(struct o8_err *e, const char *fmt, ...)
 {
 	char old[sizeof(e->msg)];
 	va_list ap;
+	size_t len;
 	int n;
 
 	if (!e || e->rc == O8_OK)
@@ -39,11 +40,13 @@ void o8_err_prefix(struct o8_err *e, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(e->msg) - 2)
 		return;
-	/* copy by hand: snprintf's truncation warning cannot see the bound */
 	e->msg[n++] = ':';
 	e->msg[n++] = ' ';
-	strncpy(e->msg + n, old, sizeof(e->msg) - (size_t)n - 1);
-	e->msg[sizeof(e->msg) - 1] = '\0';
+	len = strlen(old);
+	if (len > sizeof(e->msg) - (size_t)n - 1)
+		len = sizeof(e->msg) - (size_t)n - 1;
+	memcpy(e->msg + n, old, len);
+	e->msg[n + len] = '\0';
 }
 
 void o8_err_clear(struct o8_err *e)

@@ -138,7 +138,6 @@ int cmd_validate(int argc, char **argv, struct o8_cli *cli)
 {
 	struct args a = { .dir = cli->dir, .out = O8_OUT_TEXT };
 	struct o8_load_opts lo = O8_LOAD_OPTS_INIT;
-	struct o8_validate_opts vo = O8_VALIDATE_OPTS_INIT;
 	struct o8_diags d = O8_DIAGS_INIT;
 	struct o8_err err = O8_ERR_INIT;
 	struct o8_counts c = { 0 };
@@ -146,9 +145,8 @@ int cmd_validate(int argc, char **argv, struct o8_cli *cli)
 	int rc;
 
 	argp_parse(&argp, argc, argv, 0, NULL, &a);
-	lo.threads = vo.threads = a.threads;
-	if (o8_model_load_dir(&m, a.dir ? a.dir : ".", &lo, &d, &err) ||
-	    o8_validate(m, &vo, &c, &d, &err)) {
+	lo.threads = a.threads;
+	if (o8_validate_dir(&m, a.dir ? a.dir : ".", &lo, &c, &d, &err)) {
 		o8_cli_error(&err);
 		o8_model_free(m);
 		o8_diags_free(&d);

@@ -146,10 +146,16 @@ static int visit(struct walk *w, int dfd, const char *name, const char *rel,
 		r = walk_dir(w, fd, rel, depth + 1);
 		return r;
 	}
+	if (S_ISLNK(st.st_mode)) {
+		struct stat t;
+		/* a linked directory gets a word too: its files would be missed */
+		if (has_yaml_ext(name) ||
+		    (fstatat(dfd, name, &t, 0) == 0 && S_ISDIR(t.st_mode)))
+			return visit_link(w, dfd, name, rel);
+		return 0;
+	}
 	if (!has_yaml_ext(name))
 		return 0;
-	if (S_ISLNK(st.st_mode))
-		return visit_link(w, dfd, name, rel);
 	if (!S_ISREG(st.st_mode))
 		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
 				    "not a regular file, refusing to read it") ? -1 : 0;
@@ -224,6 +230,7 @@ struct job {
 
 struct worker {
 	struct job *job;
+	unsigned idx;
 	char *buf;              /* reused for every file: no malloc per file */
 	size_t bufcap;
 	struct o8_arena *arena;
@@ -387,6 +394,9 @@ static int load_one(struct worker *wk, struct file *f)
 		k++;
 	}
 	f->nobjs = k;
+	if (k && wk->job->opts->file_loaded &&
+	    wk->job->opts->file_loaded(wk->job->opts->payload, wk->idx, f->objs, k))
+		return -1;
 	return 0;
 }
 
@@ -453,6 +463,7 @@ static enum o8_rc parse_all(struct o8_model *m, const char *root, int root_fd,
 	for (t = 0; t < n; t++) {
 		memset(&wk[t], 0, sizeof(wk[t]));
 		wk[t].job = &j;
+		wk[t].idx = t;
 		wk[t].arena = &m->arenas[t];
 	}
 	for (t = 1; t < n; t++) {
@@ -545,6 +556,8 @@ enum o8_rc o8_model_load_dir(struct o8_model **out, const char *root,
 		o8_model_free(m);
 		return o8_err_set(err, O8_ERR, root, 0, 0, "out of memory");
 	}
+	/* "a.yaml" sorts before "a/z.yaml" although the walk meets "a" first */
+	qsort(m->files, m->nfiles, sizeof(*m->files), file_cmp);
 	rc = parse_all(m, root, fd, &o, diags, err);
 	close(fd);
 	if (rc == O8_OK)

@@ -45,9 +45,18 @@ struct o8_load_opts {
 	unsigned threads;               /* 0: one per online CPU */
 	size_t max_file_bytes;          /* 0: 64 MiB */
 	struct o8_yaml_limits yaml;
+	/*
+	 * Optional: called by loader thread `thread` (0 <= thread < threads)
+	 * right after a file is parsed, with that file's objects, so that
+	 * work on them happens while they are hot in cache.  Nonzero aborts
+	 * the load as out of memory.
+	 */
+	int (*file_loaded)(void *payload, unsigned thread,
+			   const struct o8_obj *objs, size_t nobjs);
+	void *payload;
 };
 
-#define O8_LOAD_OPTS_INIT { 0, 0, O8_YAML_LIMITS_INIT }
+#define O8_LOAD_OPTS_INIT { 0, 0, O8_YAML_LIMITS_INIT, NULL, NULL }
 
 /*
  * Loads every *.yaml / *.yml under root (see the safety rules above), in

@@ -76,6 +76,20 @@ void *o8_strmap_get(const struct o8_strmap *m, const char *key)
 	return NULL;
 }
 
+int o8_strmap_next(const struct o8_strmap *m, size_t *it, const char **key,
+		   void **val)
+{
+	for (; *it < m->cap; (*it)++)
+		if (m->slots[*it].key) {
+			*key = m->slots[*it].key;
+			if (val)
+				*val = m->slots[*it].val;
+			(*it)++;
+			return 1;
+		}
+	return 0;
+}
+
 void o8_strmap_free(struct o8_strmap *m)
 {
 	free(m->slots);

@@ -29,6 +29,13 @@ int o8_strmap_put(struct o8_strmap *m, const char *key, void *val, void **old);
 /* The value for key, or NULL. */
 void *o8_strmap_get(const struct o8_strmap *m, const char *key);
 
+/*
+ * Iteration: start with *it = 0; each call yields one entry and returns 1,
+ * then 0 when done.  Order is unspecified.
+ */
+int o8_strmap_next(const struct o8_strmap *m, size_t *it, const char **key,
+		   void **val);
+
 void o8_strmap_free(struct o8_strmap *m);
 
 #endif

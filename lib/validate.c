@@ -50,13 +50,15 @@ static const char *uniq_val(const struct uniq *u)
 	return u->row->fmt == O8_FMT_IMSI && !strncmp(v, "IMSI", 4) ? v + 4 : v;
 }
 
+/*
+ * Every name another object can refer to, keyed "space SEP network SEP
+ * name": space is a kind name ("APN"), "serial" (ENodeBs by serial) or
+ * "profile" (a network's subProfiles); a Network's network is "".
+ */
 struct ctx {
 	const struct o8_model *m;
 	struct o8_arena arena;          /* composite keys */
-	struct o8_strmap objs;          /* kind SEP net SEP name -> obj */
-	struct o8_strmap serials;       /* net SEP serial -> ENodeB obj */
-	struct o8_strmap profiles;      /* net SEP profile -> node */
-	struct o8_strmap networks;      /* name -> Network obj */
+	struct o8_strmap names;         /* -> the object (or node) named */
 	atomic_size_t next;
 };
 
@@ -73,10 +75,23 @@ struct walker {
 	char dpath[PATH_LEN];           /* display path: "flows[1].match" */
 	size_t dlen;
 	int oom;
+	/*
+	 * References are checked after the whole repo is loaded (the schema
+	 * pass may run while files are still being parsed): the first pass
+	 * only collects each distinct name referred to, and a second pass
+	 * with refs_only set looks them up, and runs only if one is missing.
+	 */
+	int refs_only;
+	struct o8_strmap refs;          /* distinct keys referred to */
+	struct o8_arena refkeys;
 	pthread_t tid;
 };
 
 #define DIAG(w, n, ...) do { \
+	if (!(w)->refs_only) DIAG_REF(w, n, __VA_ARGS__); \
+} while (0)
+
+#define DIAG_REF(w, n, ...) do { \
 	if (o8_diags_add(&(w)->diags, (w)->obj->file, (n)->line, (n)->col, \
 			 (w)->kind, (w)->obj->name, __VA_ARGS__)) \
 		(w)->oom = 1; \
@@ -227,12 +242,45 @@ static size_t count_enums(const char *const *e)
 
 /* --- references ---------------------------------------------------------- */
 
+/* "a SEP b SEP c" into buf (truncated names simply do not match). */
 static const char *mkkey(char *buf, size_t len, const char *a, const char *b,
 			 const char *c)
 {
-	snprintf(buf, len, "%s" SEP "%s%s%s", a ? a : "", b ? b : "",
-		 c ? SEP : "", c ? c : "");
+	const char *part[3] = { a ? a : "", b ? b : "", c ? c : "" };
+	size_t off = 0, i, n;
+
+	for (i = 0; i < 3; i++) {
+		n = strlen(part[i]);
+		if (off + n + 2 > len)
+			n = len - off - 2;
+		memcpy(buf + off, part[i], n);
+		off += n;
+		if (i < 2)
+			buf[off++] = SEP[0];
+	}
+	buf[off] = '\0';
 	return buf;
+}
+
+/*
+ * Is (space, net, name) defined?  In the first pass: remember the key and
+ * say yes; in the refs_only pass: the real answer.
+ */
+static int ref_ok(struct walker *w, const char *space, const char *net,
+		  const char *name)
+{
+	char key[512];
+	const char *k;
+
+	mkkey(key, sizeof(key), space, net, name);
+	if (w->refs_only)
+		return o8_strmap_get(&w->c->names, key) != NULL;
+	if (o8_strmap_get(&w->refs, key))
+		return 1;
+	k = o8_arena_strndup(&w->refkeys, key, strlen(key));
+	if (!k || o8_strmap_put(&w->refs, k, (void *)k, NULL) < 0)
+		w->oom = 1;
+	return 1;
 }
 
 /* Names of every object of a kind in a network, for "did you mean". */
@@ -264,39 +312,27 @@ static void check_ref(struct walker *w, const struct o8_field *f,
 {
 	const struct o8_kind_schema *ks = o8_schema_kind(f->ref);
 	const char *net = w->obj->network, *s;
-	char key[512];
-	int found;
 
-	if (!ks || !net)
-		return;
-	if (f->ref == O8_KIND_ENODEB)
-		found = o8_strmap_get(&w->c->serials, mkkey(key, sizeof(key), net,
-							   n->u.str, NULL)) != NULL;
-	else
-		found = o8_strmap_get(&w->c->objs, mkkey(key, sizeof(key), ks->name,
-							net, n->u.str)) != NULL;
-	if (found)
+	if (!ks || !net ||
+	    ref_ok(w, f->ref == O8_KIND_ENODEB ? "serial" : ks->name, net, n->u.str))
 		return;
 	s = suggest_name(w->c, f->ref, net, n->u.str);
 	if (s)
-		DIAG(w, n, "'%s' names unknown %s%s '%s' in network '%s' (did you mean '%s'?)",
+		DIAG_REF(w, n, "'%s' names unknown %s%s '%s' in network '%s' (did you mean '%s'?)",
 		     w->dpath, ks->name, f->ref == O8_KIND_ENODEB ? " serial" : "",
 		     n->u.str, net, s);
 	else
-		DIAG(w, n, "'%s' names unknown %s%s '%s' in network '%s'",
+		DIAG_REF(w, n, "'%s' names unknown %s%s '%s' in network '%s'",
 		     w->dpath, ks->name, f->ref == O8_KIND_ENODEB ? " serial" : "",
 		     n->u.str, net);
 }
 
 static void check_profile(struct walker *w, const struct o8_node *n)
 {
-	char key[512];
-
 	if (!w->obj->network || !strcmp(n->u.str, "default"))
 		return;         /* Magma always has a "default" profile */
-	if (!o8_strmap_get(&w->c->profiles, mkkey(key, sizeof(key), w->obj->network,
-						  n->u.str, NULL)))
-		DIAG(w, n, "'%s' names unknown profile '%s'; add it to the network's cellular.epc.subProfiles",
+	if (!ref_ok(w, "profile", w->obj->network, n->u.str))
+		DIAG_REF(w, n, "'%s' names unknown profile '%s'; add it to the network's cellular.epc.subProfiles",
 		     w->dpath, n->u.str);
 }
 
@@ -378,7 +414,7 @@ static void check_string(struct walker *w, const struct o8_kind_schema *ks,
 		check_ref(w, f, n);
 	else if (ks->kind == O8_KIND_SUBSCRIBER && !strcmp(f->path, "profile"))
 		check_profile(w, n);
-	if (f->flags & (O8_F_UNIQUE_NET | O8_F_UNIQUE_REPO))
+	if ((f->flags & (O8_F_UNIQUE_NET | O8_F_UNIQUE_REPO)) && !w->refs_only)
 		add_uniq(w, f, n);
 }
 
@@ -489,7 +525,7 @@ static void check_object(struct walker *w, const struct o8_kind_schema *ks,
 	w->slen = 0;
 	w->spath[0] = '\0';
 	walk_map(w, sub, n, is_item_row(f));
-	if (f->spec_of == O8_KIND_SUBSCRIBER && is_item_row(f))
+	if (f->spec_of == O8_KIND_SUBSCRIBER && is_item_row(f) && !w->refs_only)
 		w->counts.subscribers++;
 	memcpy(w->spath, saved, slen + 1);
 	w->slen = slen;
@@ -685,13 +721,13 @@ static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
 	} else if (!ks->namespaced && net) {
 		DIAG(w, net, "a Network has no 'metadata.network'; remove it");
 	} else if (net && w->obj->network &&
-		   !o8_strmap_get(&w->c->networks, w->obj->network)) {
+		   !ref_ok(w, "Network", "", w->obj->network)) {
 		const char *s = suggest_name(w->c, O8_KIND_NETWORK, NULL, w->obj->network);
 		if (s)
-			DIAG(w, net, "unknown network '%s' (did you mean '%s'?)",
+			DIAG_REF(w, net, "unknown network '%s' (did you mean '%s'?)",
 			     w->obj->network, s);
 		else
-			DIAG(w, net, "unknown network '%s'; define it with a 'kind: Network' document",
+			DIAG_REF(w, net, "unknown network '%s'; define it with a 'kind: Network' document",
 			     w->obj->network);
 	}
 }
@@ -707,9 +743,11 @@ static void check_obj(struct walker *w, const struct o8_obj *o)
 	w->kind = ks->name;
 	w->slen = w->dlen = 0;
 	w->spath[0] = w->dpath[0] = '\0';
-	w->counts.kinds[o->kind]++;
-	if (o->kind == O8_KIND_SUBSCRIBER)
-		w->counts.subscribers++;
+	if (!w->refs_only) {
+		w->counts.kinds[o->kind]++;
+		if (o->kind == O8_KIND_SUBSCRIBER)
+			w->counts.subscribers++;
+	}
 	for (i = 0; i < o->root->n; i++) {
 		const struct o8_node *k = &o->root->u.kids[2 * i];
 		size_t j;
@@ -794,8 +832,8 @@ static int index_profiles(struct ctx *c, const struct o8_obj *o)
 		const char *k;
 		if (!name)
 			continue;
-		if (!(k = akey(c, o->name, name, NULL)) ||
-		    o8_strmap_put(&c->profiles, k, (void *)&l->u.kids[i], NULL) < 0)
+		if (!(k = akey(c, "profile", o->name, name)) ||
+		    o8_strmap_put(&c->names, k, (void *)&l->u.kids[i], NULL) < 0)
 			return -1;
 	}
 	return 0;
@@ -814,7 +852,7 @@ static int build_index(struct ctx *c, struct o8_diags *d)
 		if (!ks || !o->name)
 			continue;
 		k = akey(c, ks->name, ks->namespaced ? o->network : "", o->name);
-		if (!k || (r = o8_strmap_put(&c->objs, k, (void *)o, (void **)&prev)) < 0)
+		if (!k || (r = o8_strmap_put(&c->names, k, (void *)o, (void **)&prev)) < 0)
 			return -1;
 		if (r == 1 && diag_at(d, o, o8_node_path(o->root, "metadata.name"),
 				      "duplicate %s '%s'%s%s%s (first defined at %s:%u:%u)",
@@ -826,13 +864,14 @@ static int build_index(struct ctx *c, struct o8_diags *d)
 		if (r == 1)
 			continue;
 		if (o->kind == O8_KIND_NETWORK) {
-			if (o8_strmap_put(&c->networks, o->name, (void *)o, NULL) < 0 ||
-			    index_profiles(c, o))
+			if (index_profiles(c, o))
 				return -1;
 		} else if (o->kind == O8_KIND_ENODEB && o->network) {
 			const char *serial = o8_node_str(o8_node_get(o->spec, "serial"));
-			if (serial && (!(k = akey(c, o->network, serial, NULL)) ||
-				       o8_strmap_put(&c->serials, k, (void *)o, NULL) < 0))
+			/* a second ENodeB with one serial is reported as a
+			   duplicate serial; the first keeps the name */
+			if (serial && (!(k = akey(c, "serial", o->network, serial)) ||
+				       o8_strmap_put(&c->names, k, (void *)o, NULL) < 0))
 				return -1;
 		}
 	}
@@ -953,8 +992,8 @@ static int check_enodeb_claims(struct ctx *c, struct o8_diags *d)
 
 			if (!o8_node_str(s))
 				continue;
-			mkkey(key, sizeof(key), o->network, s->u.str, NULL);
-			if (!(enb = o8_strmap_get(&c->serials, key)))
+			mkkey(key, sizeof(key), "serial", o->network, s->u.str);
+			if (!(enb = o8_strmap_get(&c->names, key)))
 				continue;       /* dangling: the schema pass says so */
 			if (!(ak = akey(c, o->network, s->u.str, NULL)))
 				r = -1;
@@ -1131,71 +1170,181 @@ static unsigned pick_threads(unsigned want)
 	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+/* Runs schema_pass on n threads (the caller's included) over c->m. */
+static void run_pass(struct ctx *c, struct walker *w, unsigned n)
+{
+	unsigned t, started = 1;
+
+	atomic_store(&c->next, 0);
+	for (t = 1; t < n; t++, started++)
+		if (pthread_create(&w[t].tid, NULL, schema_pass, &w[t]))
+			break;
+	schema_pass(&w[0]);
+	for (t = 1; t < started; t++)
+		pthread_join(w[t].tid, NULL);
+}
+
+/* True when every name some object referred to exists. */
+static int refs_resolve(const struct ctx *c, const struct walker *w, unsigned n)
+{
+	unsigned t;
+
+	for (t = 0; t < n; t++) {
+		const char *key;
+		size_t it = 0;
+		while (o8_strmap_next(&w[t].refs, &it, &key, NULL))
+			if (!o8_strmap_get(&c->names, key))
+				return 0;
+	}
+	return 1;
+}
+
+static int network_pass(struct ctx *c, struct o8_diags *diags)
+{
+	static const char *const cell_paths[] = { "managed.cellId", "unmanaged.cellId", NULL };
+	static const char *const mme_paths[] = { "pool.mmeCode", NULL };
+
+	return build_index(c, diags) || check_ip_blocks(c, diags) ||
+	       check_enodeb_claims(c, diags) ||
+	       check_net_unique(c, diags, O8_KIND_ENODEB, cell_paths, NULL, "cellId") ||
+	       check_net_unique(c, diags, O8_KIND_GATEWAY, mme_paths, "pool.mmeGroupId",
+				"mmeCode (in this mmeGroupId)");
+}
+
+/* After the schema pass (w[0..n) hold its results): everything else. */
+static int finish(struct ctx *c, struct walker *w, unsigned n,
+		  struct o8_counts *counts, struct o8_diags *diags)
+{
+	struct uniq **all;
+	size_t nall = 0, k;
+	unsigned t;
+	int oom = network_pass(c, diags);
+
+	for (t = 0; t < n; t++)
+		oom |= w[t].oom;
+	if (!oom && !refs_resolve(c, w, n)) {
+		/* some name is missing: find every place that uses one */
+		for (t = 0; t < n; t++)
+			w[t].refs_only = 1;
+		run_pass(c, w, n);
+	}
+	for (t = 0; t < n; t++)
+		nall += w[t].nu;
+	all = malloc((nall ? nall : 1) * sizeof(*all));
+	oom |= !all;
+	nall = 0;
+	for (t = 0; t < n; t++) {
+		for (k = 0; all && k < w[t].nu; k++)
+			all[nall++] = &w[t].u[k];
+		oom |= w[t].oom;
+		if (o8_diags_move(diags, &w[t].diags))
+			oom = 1;
+		if (counts) {
+			for (k = 0; k < O8_KIND__COUNT; k++)
+				counts->kinds[k] += w[t].counts.kinds[k];
+			counts->subscribers += w[t].counts.subscribers;
+		}
+	}
+	if (!oom && check_uniq(all, nall, diags))
+		oom = 1;
+	free(all);
+	return oom;
+}
+
+static struct walker *walkers_new(struct ctx *c, unsigned n)
+{
+	struct walker *w = calloc(n, sizeof(*w));
+	unsigned t;
+
+	for (t = 0; w && t < n; t++)
+		w[t].c = c;
+	return w;
+}
+
+static void walkers_free(struct walker *w, unsigned n)
+{
+	unsigned t;
+
+	for (t = 0; w && t < n; t++) {
+		o8_diags_free(&w[t].diags);
+		free(w[t].u);
+		o8_strmap_free(&w[t].refs);
+		o8_arena_free(&w[t].refkeys);
+	}
+	free(w);
+}
+
+static void ctx_done(struct ctx *c)
+{
+	o8_strmap_free(&c->names);
+	o8_arena_free(&c->arena);
+}
+
 enum o8_rc o8_validate(const struct o8_model *m,
 		       const struct o8_validate_opts *opts,
 		       struct o8_counts *counts, struct o8_diags *diags,
 		       struct o8_err *err)
 {
-	static const char *const cell_paths[] = { "managed.cellId", "unmanaged.cellId", NULL };
-	static const char *const mme_paths[] = { "pool.mmeCode", NULL };
 	struct ctx c = { .m = m };
-	struct walker *w;
-	struct uniq **all = NULL;
-	unsigned t, n = pick_threads(opts ? opts->threads : 0), started = 1;
-	size_t nall = 0, k;
-	int oom = 0;
+	unsigned n = pick_threads(opts ? opts->threads : 0);
+	struct walker *w = walkers_new(&c, n);
+	int oom = !w;
 
 	if (counts)
 		memset(counts, 0, sizeof(*counts));
-	if (build_index(&c, diags) || check_ip_blocks(&c, diags) ||
-	    check_enodeb_claims(&c, diags) ||
-	    check_net_unique(&c, diags, O8_KIND_ENODEB, cell_paths, NULL, "cellId") ||
-	    check_net_unique(&c, diags, O8_KIND_GATEWAY, mme_paths, "pool.mmeGroupId",
-			     "mmeCode (in this mmeGroupId)"))
-		oom = 1;
-	w = calloc(n, sizeof(*w));
-	if (!w)
-		oom = 1;
-	if (!oom) {
-		atomic_init(&c.next, 0);
-		for (t = 0; t < n; t++)
-			w[t].c = &c;
-		for (t = 1; t < n; t++, started++)
-			if (pthread_create(&w[t].tid, NULL, schema_pass, &w[t]))
-				break;
-		schema_pass(&w[0]);
-		for (t = 1; t < started; t++)
-			pthread_join(w[t].tid, NULL);
-		for (t = 0; t < n; t++)
-			nall += w[t].nu;
-		all = malloc((nall ? nall : 1) * sizeof(*all));
-		oom = !all;
-		nall = 0;
-		for (t = 0; t < n; t++) {
-			for (k = 0; all && k < w[t].nu; k++)
-				all[nall++] = &w[t].u[k];
-			oom |= w[t].oom;
-			if (o8_diags_move(diags, &w[t].diags))
-				oom = 1;
-			if (counts) {
-				for (k = 0; k < O8_KIND__COUNT; k++)
-					counts->kinds[k] += w[t].counts.kinds[k];
-				counts->subscribers += w[t].counts.subscribers;
-			}
-			o8_diags_free(&w[t].diags);
-		}
-		if (!oom && check_uniq(all, nall, diags))
-			oom = 1;
-		for (t = 0; t < n; t++)
-			free(w[t].u);
+	if (w) {
+		run_pass(&c, w, n);
+		oom = finish(&c, w, n, counts, diags);
 	}
-	free(all);
-	free(w);
-	o8_strmap_free(&c.objs);
-	o8_strmap_free(&c.serials);
-	o8_strmap_free(&c.profiles);
-	o8_strmap_free(&c.networks);
-	o8_arena_free(&c.arena);
+	walkers_free(w, n);
+	ctx_done(&c);
+	if (oom)
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory while validating");
+	return O8_OK;
+}
+
+static int on_file(void *payload, unsigned thread, const struct o8_obj *objs,
+		   size_t nobjs)
+{
+	struct walker *w = (struct walker *)payload + thread;
+	size_t i;
+
+	for (i = 0; i < nobjs && !w->oom; i++)
+		if (objs[i].kind != O8_KIND_NONE)
+			check_obj(w, &objs[i]);
+	return w->oom;
+}
+
+enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
+			   const struct o8_load_opts *lopts,
+			   struct o8_counts *counts, struct o8_diags *diags,
+			   struct o8_err *err)
+{
+	static const struct o8_load_opts def = O8_LOAD_OPTS_INIT;
+	struct o8_load_opts lo = lopts ? *lopts : def;
+	struct ctx c = { 0 };
+	unsigned n = pick_threads(lo.threads);
+	struct walker *w = walkers_new(&c, n);
+	enum o8_rc rc;
+	int oom;
+
+	*out = NULL;
+	if (counts)
+		memset(counts, 0, sizeof(*counts));
+	if (!w)
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
+	lo.threads = n;
+	lo.file_loaded = on_file;
+	lo.payload = w;
+	rc = o8_model_load_dir(out, root, &lo, diags, err);
+	if (rc) {
+		walkers_free(w, n);
+		return rc;
+	}
+	c.m = *out;
+	oom = finish(&c, w, n, counts, diags);
+	walkers_free(w, n);
+	ctx_done(&c);
 	if (oom)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory while validating");
 	return O8_OK;

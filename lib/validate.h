@@ -35,4 +35,15 @@ enum o8_rc o8_validate(const struct o8_model *m,
 		       struct o8_counts *counts, struct o8_diags *diags,
 		       struct o8_err *err);
 
+/*
+ * Loads root (see o8_model_load_dir) and validates it in the same pass:
+ * each file is checked by the thread that parsed it, while it is in cache.
+ * Same results as o8_model_load_dir + o8_validate, faster on big repos.
+ * *out is the model (the caller frees it), set even when it is invalid.
+ */
+enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
+			   const struct o8_load_opts *lopts,
+			   struct o8_counts *counts, struct o8_diags *diags,
+			   struct o8_err *err);
+
 #endif

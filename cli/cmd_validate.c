@@ -115,8 +115,8 @@ static void print_summary(const struct o8_counts *c, const struct o8_diags *d,
 	int k, first = 1;
 
 	if (d->n)
-		printf("%s%zu error%s%s in %zu file%s\n", r, d->n, d->n == 1 ? "" : "s",
-		       off, nfiles, nfiles == 1 ? "" : "s");
+		printf("%s%zu error%s%s (%zu file%s checked)\n", r, d->n,
+		       d->n == 1 ? "" : "s", off, nfiles, nfiles == 1 ? "" : "s");
 	else
 		printf("%svalid%s: %zu file%s, ", g, off, nfiles, nfiles == 1 ? "" : "s");
 	if (d->n)

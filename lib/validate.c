@@ -168,6 +168,7 @@ static const char *last_seg(const char *path)
 
 /* --- scalars ------------------------------------------------------------- */
 
+/* 0 ok, -1 not an integer, -2 an integer too big for 64 bits */
 static int parse_int(const struct o8_node *n, long long *out)
 {
 	char *end;
@@ -176,7 +177,9 @@ static int parse_int(const struct o8_node *n, long long *out)
 		return -1;
 	errno = 0;
 	*out = strtoll(n->u.str, &end, 10);
-	return errno || *end ? -1 : 0;
+	if (*end)
+		return -1;
+	return errno == ERANGE ? -2 : errno ? -1 : 0;
 }
 
 static int parse_num(const struct o8_node *n, double *out)
@@ -406,8 +409,12 @@ static void check_string(struct walker *w, const struct o8_kind_schema *ks,
 		return;
 	}
 	if ((f->min || f->max) && (n->n < f->min || n->n > f->max)) {
-		DIAG(w, n, "'%s' must be %g to %g characters long, not %u", w->dpath,
-		     f->min, f->max, n->n);
+		if (!f->min)
+			DIAG(w, n, "'%s' must be at most %g characters long, not %u",
+			     w->dpath, f->max, n->n);
+		else
+			DIAG(w, n, "'%s' must be %g to %g characters long, not %u",
+			     w->dpath, f->min, f->max, n->n);
 		return;
 	}
 	if (f->ref)
@@ -418,21 +425,59 @@ static void check_string(struct walker *w, const struct o8_kind_schema *ks,
 		add_uniq(w, f, n);
 }
 
+/* Bounds as the operator writes them: 4294967295, not 4.29497e+09. */
+static const char *bound(char *buf, size_t len, double v)
+{
+	if (v == (double)(long long)v)
+		snprintf(buf, len, "%lld", (long long)v);
+	else
+		snprintf(buf, len, "%g", v);
+	return buf;
+}
+
+static void out_of_range(struct walker *w, const struct o8_field *f,
+			 const struct o8_node *n)
+{
+	char lo[32], hi[32];
+
+	if (f->min || f->max)
+		DIAG(w, n, "'%s' out of range: %s (must be %s to %s)", w->dpath, n->u.str,
+		     bound(lo, sizeof(lo), f->min), bound(hi, sizeof(hi), f->max));
+	else
+		DIAG(w, n, "'%s' out of range: %s (must fit in 64 bits)", w->dpath,
+		     n->u.str);
+}
+
 static void check_number(struct walker *w, const struct o8_field *f,
 			 const struct o8_node *n)
 {
+	const char *want = f->type == O8_T_INT ? "an integer" : "a number";
 	double v;
 	long long iv;
 	char list[256];
+	int r;
 
+	if (n->type == O8_N_SCALAR && n->style == O8_S_QUOTED) {
+		struct o8_node plain = *n;
+		plain.style = O8_S_PLAIN;
+		if (f->type == O8_T_INT ? parse_int(&plain, &iv) == 0 : parse_num(&plain, &v) == 0) {
+			DIAG(w, n, "'%s' must be %s, not the quoted string '%s'; remove the quotes",
+			     w->dpath, want, n->u.str);
+			return;
+		}
+	}
 	if (f->type == O8_T_INT) {
-		if (parse_int(n, &iv)) {
-			type_error(w, f, n, "an integer");
+		if ((r = parse_int(n, &iv)) == -2) {
+			out_of_range(w, f, n);
+			return;
+		}
+		if (r) {
+			type_error(w, f, n, want);
 			return;
 		}
 		v = (double)iv;
 	} else if (parse_num(n, &v)) {
-		type_error(w, f, n, "a number");
+		type_error(w, f, n, want);
 		return;
 	}
 	if (f->enums) {
@@ -445,8 +490,7 @@ static void check_number(struct walker *w, const struct o8_field *f,
 		return;
 	}
 	if ((f->min || f->max) && (v < f->min || v > f->max))
-		DIAG(w, n, "'%s' out of range: %s (must be %g to %g)", w->dpath,
-		     n->u.str, f->min, f->max);
+		out_of_range(w, f, n);
 }
 
 static void check_enum(struct walker *w, const struct o8_field *f,
@@ -655,18 +699,6 @@ static void walk_map(struct walker *w, const struct o8_kind_schema *ks,
 
 /* --- the document header ------------------------------------------------- */
 
-static int name_ok(const char *s)
-{
-	size_t i, n = strlen(s);
-
-	if (!n || n > 63 || !isalnum((unsigned char)s[0]))
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("-_.", s[i]))
-			return 0;
-	return 1;
-}
-
 static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
 			   const struct o8_node *meta)
 {
@@ -706,9 +738,9 @@ static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
 		} else if (v->type != O8_N_SCALAR || o8_node_is_null(v)) {
 			DIAG(w, v, "'metadata.%s' must be a name, not %s", k->u.str,
 			     node_kind_name(v));
-		} else if (!name_ok(v->u.str)) {
-			DIAG(w, v, "invalid 'metadata.%s' '%s': use letters, digits, '-', '_' or '.', starting with a letter or digit, at most 63 characters",
-			     k->u.str, v->u.str);
+		} else if (!o8_schema_fmt_ok(O8_FMT_NAME, v->u.str, v->n)) {
+			DIAG(w, v, "invalid 'metadata.%s' '%s': must be %s", k->u.str,
+			     v->u.str, o8_schema_fmt_doc(O8_FMT_NAME));
 		}
 	}
 	name = o8_node_get(meta, "name");
@@ -731,6 +763,91 @@ static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
 			     w->obj->network);
 	}
 }
+
+/* --- rules across the fields of one object ------------------------------ */
+
+/* An ENodeB's configType picks which of managed/unmanaged it must have. */
+static void rule_enodeb_config(struct walker *w, const struct o8_obj *o)
+{
+	static const struct { const char *type, *map, *fields, *other; } t[] = {
+		{ "managed", "managed", "deviceClass, earfcndl, pci, bandwidthMhz, tac, cellId", "unmanaged" },
+		{ "unmanaged", "unmanaged", "cellId, tac, ipAddress", "managed" },
+	};
+	const struct o8_node *ct = o8_node_get(o->spec, "configType");
+	const char *type = ct ? o8_node_str(ct) : "managed";   /* the default */
+	size_t i;
+
+	for (i = 0; type && i < 2 && strcmp(type, t[i].type); i++)
+		;
+	if (!type || i == 2)
+		return;         /* an invalid enum: already reported */
+	if (!o8_node_get(o->spec, t[i].map))
+		DIAG(w, ct ? ct : o->spec,
+		     "configType %s needs a%s '%s' map (%s); add it or set configType: %s",
+		     t[i].type, t[i].map[0] == 'u' ? "n" : "", t[i].map, t[i].fields,
+		     t[i].other);
+	for (ct = NULL, i = 0; i < o->spec->n; i++) {
+		const struct o8_node *k = &o->spec->u.kids[2 * i];
+		if (!strcmp(k->u.str, "managed") || !strcmp(k->u.str, "unmanaged"))
+			if (strcmp(k->u.str, type))
+				DIAG(w, k, "'%s' is only used with configType %s; remove it",
+				     k->u.str, k->u.str);
+	}
+}
+
+/* A radio is TDD or FDD: exactly one of the two configs. */
+static void rule_network_duplex(struct walker *w, const struct o8_obj *o)
+{
+	const struct o8_node *ran = o8_node_path(o->spec, "cellular.ran");
+	int tdd, fdd;
+
+	if (!ran || ran->type != O8_N_MAP)
+		return;
+	tdd = o8_node_get(ran, "tddConfig") != NULL;
+	fdd = o8_node_get(ran, "fddConfig") != NULL;
+	if (!tdd && !fdd)
+		DIAG(w, ran, "'cellular.ran' has neither tddConfig nor fddConfig; give one of them");
+	else if (tdd && fdd) {
+		/* point at the second one: the likely leftover */
+		const struct o8_node *k = NULL;
+		uint32_t i;
+		for (i = 0; i < ran->n; i++)
+			if (!strcmp(ran->u.kids[2 * i].u.str, "tddConfig") ||
+			    !strcmp(ran->u.kids[2 * i].u.str, "fddConfig"))
+				k = &ran->u.kids[2 * i];
+		DIAG(w, k, "'cellular.ran' has both tddConfig and fddConfig; keep only one");
+	}
+}
+
+static void rule_network_profiles(struct walker *w, const struct o8_obj *o)
+{
+	const struct o8_node *l = o8_node_path(o->spec, "cellular.epc.subProfiles");
+	uint32_t i, j;
+
+	if (!l || l->type != O8_N_SEQ)
+		return;
+	/* a network has a handful of profiles: quadratic is fine */
+	for (i = 1; i < l->n; i++) {
+		const struct o8_node *a = o8_node_get(&l->u.kids[i], "name");
+		for (j = 0; o8_node_str(a) && j < i; j++) {
+			const struct o8_node *b = o8_node_get(&l->u.kids[j], "name");
+			if (o8_node_str(b) && !strcmp(a->u.str, b->u.str)) {
+				DIAG(w, a, "duplicate profile '%s' in 'cellular.epc.subProfiles' (first at %s:%u:%u)",
+				     a->u.str, o->file, b->line, b->col);
+				break;
+			}
+		}
+	}
+}
+
+static const struct {
+	enum o8_kind kind;
+	void (*fn)(struct walker *w, const struct o8_obj *o);
+} obj_rules[] = {
+	{ O8_KIND_NETWORK, rule_network_duplex },
+	{ O8_KIND_NETWORK, rule_network_profiles },
+	{ O8_KIND_ENODEB, rule_enodeb_config },
+};
 
 static void check_obj(struct walker *w, const struct o8_obj *o)
 {
@@ -773,8 +890,16 @@ static void check_obj(struct walker *w, const struct o8_obj *o)
 		DIAG(w, o->root, "missing required field 'spec'");
 	else if (o->spec->type != O8_N_MAP)
 		DIAG(w, o->spec, "'spec' must be a map, not %s", node_kind_name(o->spec));
-	else
+	else {
+		size_t r;
 		walk_map(w, ks, o->spec, 1);
+		for (r = 0; r < sizeof(obj_rules) / sizeof(obj_rules[0]); r++)
+			if (obj_rules[r].kind == o->kind && !w->refs_only) {
+				w->slen = w->dlen = 0;
+				w->spath[0] = w->dpath[0] = '\0';
+				obj_rules[r].fn(w, o);
+			}
+	}
 }
 
 static void *schema_pass(void *arg)
@@ -791,6 +916,9 @@ static void *schema_pass(void *arg)
 }
 
 /* --- the index and the network pass (serial) ----------------------------- */
+
+/* Where a value was first seen, for "first at FILE:LINE:COL". */
+struct seen { const struct o8_obj *o; const struct o8_node *at; };
 
 static int diag_at(struct o8_diags *d, const struct o8_obj *o,
 		   const struct o8_node *n, const char *fmt, ...)
@@ -854,13 +982,16 @@ static int build_index(struct ctx *c, struct o8_diags *d)
 		k = akey(c, ks->name, ks->namespaced ? o->network : "", o->name);
 		if (!k || (r = o8_strmap_put(&c->names, k, (void *)o, (void **)&prev)) < 0)
 			return -1;
-		if (r == 1 && diag_at(d, o, o8_node_path(o->root, "metadata.name"),
-				      "duplicate %s '%s'%s%s%s (first defined at %s:%u:%u)",
-				      ks->name, o->name, o->network && ks->namespaced ? " in network '" : "",
-				      o->network && ks->namespaced ? o->network : "",
-				      o->network && ks->namespaced ? "'" : "",
-				      prev->file, prev->line, prev->col))
-			return -1;
+		if (r == 1) {
+			const struct o8_node *at = o8_node_path(prev->root, "metadata.name");
+			if (diag_at(d, o, o8_node_path(o->root, "metadata.name"),
+				    "duplicate %s '%s'%s%s%s (first defined at %s:%u:%u); rename one",
+				    ks->name, o->name, o->network && ks->namespaced ? " in network '" : "",
+				    o->network && ks->namespaced ? o->network : "",
+				    o->network && ks->namespaced ? "'" : "",
+				    prev->file, at ? at->line : prev->line, at ? at->col : prev->col))
+				return -1;
+		}
 		if (r == 1)
 			continue;
 		if (o->kind == O8_KIND_NETWORK) {
@@ -985,7 +1116,8 @@ static int check_enodeb_claims(struct ctx *c, struct o8_diags *d)
 			continue;
 		for (k = 0; k < l->n && !r; k++) {
 			const struct o8_node *s = &l->u.kids[k];
-			const struct o8_obj *enb, *prev = NULL;
+			const struct o8_obj *enb;
+			struct seen *cur, *prev = NULL;
 			char key[512];
 			const char *ak;
 			long long pci;
@@ -995,14 +1127,20 @@ static int check_enodeb_claims(struct ctx *c, struct o8_diags *d)
 			mkkey(key, sizeof(key), "serial", o->network, s->u.str);
 			if (!(enb = o8_strmap_get(&c->names, key)))
 				continue;       /* dangling: the schema pass says so */
-			if (!(ak = akey(c, o->network, s->u.str, NULL)))
+			cur = o8_arena_alloc(&c->arena, sizeof(*cur));
+			if (!cur || !(ak = akey(c, o->network, s->u.str, NULL))) {
 				r = -1;
-			else if ((r = o8_strmap_put(&claims, ak, (void *)o, (void **)&prev)) == 1) {
-				r = prev == o ?
-				    diag_at(d, o, s, "eNodeB '%s' is listed twice in 'enodebs'", s->u.str) :
+				break;
+			}
+			cur->o = o;
+			cur->at = s;
+			if ((r = o8_strmap_put(&claims, ak, cur, (void **)&prev)) == 1) {
+				r = prev->o == o ?
+				    diag_at(d, o, s, "eNodeB '%s' is listed twice in 'enodebs' (first at %s:%u:%u); remove one",
+					    s->u.str, o->file, prev->at->line, prev->at->col) :
 				    diag_at(d, o, s, "eNodeB '%s' is already claimed by gateway '%s' (%s:%u:%u); an eNodeB belongs to one gateway",
-					    s->u.str, prev->name ? prev->name : "?", prev->file,
-					    prev->line, prev->col);
+					    s->u.str, prev->o->name ? prev->o->name : "?", prev->o->file,
+					    prev->at->line, prev->at->col);
 				continue;
 			}
 			if (r < 0)
@@ -1022,42 +1160,53 @@ static int check_enodeb_claims(struct ctx *c, struct o8_diags *d)
 	return r;
 }
 
-/* Values unique per network among objects of one kind and path (cellId,
-   mmeCode per mmeGroupId). */
+/*
+ * An integer unique per network among objects of one kind: the first of
+ * paths that is set (cellId lives in managed or unmanaged), within the
+ * value of scope when given (mmeCode per mmeGroupId).
+ */
 static int check_net_unique(struct ctx *c, struct o8_diags *d, enum o8_kind kind,
 			    const char *const *paths, const char *scope,
-			    const char *what)
+			    const char *fix)
 {
 	struct o8_strmap seen = O8_STRMAP_INIT;
 	size_t i, n = o8_model_nobjs(c->m);
 	int r = 0;
 
 	for (i = 0; i < n && !r; i++) {
-		const struct o8_obj *o = o8_model_obj(c->m, i), *prev = NULL;
+		const struct o8_obj *o = o8_model_obj(c->m, i);
 		const struct o8_node *at = NULL;
+		const char *const *p, *path = NULL, *k;
+		struct seen *cur, *prev = NULL;
 		long long v, g = 0;
-		const char *const *p;
-		char num[64];
-		const char *k;
+		char num[64], in[96] = "";
 
 		if (o->kind != kind || !o->network)
 			continue;
 		for (p = paths; *p && !at; p++)
-			if (!get_int(o->spec, *p, &v))
+			if (!get_int(o->spec, *p, &v)) {
 				at = o8_node_path(o->spec, *p);
+				path = *p;
+			}
 		if (!at || (scope && get_int(o->spec, scope, &g)))
 			continue;
 		snprintf(num, sizeof(num), "%lld" SEP "%lld", v, g);
-		if (!(k = akey(c, o->network, num, NULL)) ||
-		    (r = o8_strmap_put(&seen, k, (void *)o, (void **)&prev)) < 0) {
+		cur = o8_arena_alloc(&c->arena, sizeof(*cur));
+		if (!cur || !(k = akey(c, o->network, num, NULL)) ||
+		    (r = o8_strmap_put(&seen, k, cur, (void **)&prev)) < 0) {
 			r = -1;
 			break;
 		}
-		if (r == 1)
-			r = diag_at(d, o, at, "%s %lld is already used by %s '%s' (%s:%u:%u)",
-				    what, v, o8_schema_kind(kind)->name,
-				    prev->name ? prev->name : "?", prev->file, prev->line,
-				    prev->col);
+		cur->o = o;
+		cur->at = at;
+		if (r != 1)
+			continue;
+		if (scope)
+			snprintf(in, sizeof(in), " in %s %lld", last_seg(scope), g);
+		r = diag_at(d, o, at, "'%s' %lld is already used%s by %s '%s' (%s:%u:%u); %s",
+			    path, v, in, o8_schema_kind(kind)->name,
+			    prev->o->name ? prev->o->name : "?", prev->o->file,
+			    prev->at->line, prev->at->col, fix);
 	}
 	o8_strmap_free(&seen);
 	return r;
@@ -1206,13 +1355,18 @@ static int network_pass(struct ctx *c, struct o8_diags *diags)
 
 	return build_index(c, diags) || check_ip_blocks(c, diags) ||
 	       check_enodeb_claims(c, diags) ||
-	       check_net_unique(c, diags, O8_KIND_ENODEB, cell_paths, NULL, "cellId") ||
+	       check_net_unique(c, diags, O8_KIND_ENODEB, cell_paths, NULL,
+				"give each cell its own cellId") ||
 	       check_net_unique(c, diags, O8_KIND_GATEWAY, mme_paths, "pool.mmeGroupId",
-				"mmeCode (in this mmeGroupId)");
+				"give each gateway of an MME group its own mmeCode");
 }
 
 /* After the schema pass (w[0..n) hold its results): everything else. */
-static int finish(struct ctx *c, struct walker *w, unsigned n,
+/*
+ * skip_refs: some document could not be loaded, so a name it defined would
+ * look missing everywhere it is used; report the load errors alone first.
+ */
+static int finish(struct ctx *c, struct walker *w, unsigned n, int skip_refs,
 		  struct o8_counts *counts, struct o8_diags *diags)
 {
 	struct uniq **all;
@@ -1222,7 +1376,7 @@ static int finish(struct ctx *c, struct walker *w, unsigned n,
 
 	for (t = 0; t < n; t++)
 		oom |= w[t].oom;
-	if (!oom && !refs_resolve(c, w, n)) {
+	if (!oom && !skip_refs && !refs_resolve(c, w, n)) {
 		/* some name is missing: find every place that uses one */
 		for (t = 0; t < n; t++)
 			w[t].refs_only = 1;
@@ -1294,7 +1448,7 @@ enum o8_rc o8_validate(const struct o8_model *m,
 		memset(counts, 0, sizeof(*counts));
 	if (w) {
 		run_pass(&c, w, n);
-		oom = finish(&c, w, n, counts, diags);
+		oom = finish(&c, w, n, 0, counts, diags);
 	}
 	walkers_free(w, n);
 	ctx_done(&c);
@@ -1325,6 +1479,7 @@ enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
 	struct ctx c = { 0 };
 	unsigned n = pick_threads(lo.threads);
 	struct walker *w = walkers_new(&c, n);
+	size_t before = diags->n;
 	enum o8_rc rc;
 	int oom;
 
@@ -1342,7 +1497,7 @@ enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
 		return rc;
 	}
 	c.m = *out;
-	oom = finish(&c, w, n, counts, diags);
+	oom = finish(&c, w, n, diags->n > before, counts, diags);
 	walkers_free(w, n);
 	ctx_done(&c);
 	if (oom)

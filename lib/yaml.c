@@ -295,7 +295,22 @@ static int handle(struct parse *p, const yaml_event_t *ev, uint32_t *doc_line)
 	}
 }
 
-static int syntax_error(struct parse *p, const yaml_parser_t *y)
+/* Is there a tab in the indentation of line `line` (0-based) of buf? */
+static int tab_indent(const char *buf, size_t len, size_t line)
+{
+	size_t i = 0;
+
+	for (; line && i < len; i++)
+		if (buf[i] == '\n')
+			line--;
+	for (; i < len && (buf[i] == ' ' || buf[i] == '\t'); i++)
+		if (buf[i] == '\t')
+			return 1;
+	return 0;
+}
+
+static int syntax_error(struct parse *p, const yaml_parser_t *y,
+			const char *buf, size_t len)
 {
 	const yaml_mark_t *m = &y->problem_mark;
 	unsigned line = (unsigned)m->line + 1, col = (unsigned)m->column + 1;
@@ -304,7 +319,11 @@ static int syntax_error(struct parse *p, const yaml_parser_t *y)
 	p->bad = 1;
 	if (y->error == YAML_MEMORY_ERROR)
 		return -1;
-	if (y->context)
+	/* libyaml's words for a tab are cryptic; the fix is simple */
+	if (tab_indent(buf, len, m->line))
+		r = o8_diags_add(p->diags, p->file, line, col, NULL, NULL,
+				 "yaml syntax error: tab character in indentation; indent with spaces");
+	else if (y->context)
 		r = o8_diags_add(p->diags, p->file, line, col, NULL, NULL,
 				 "yaml syntax error: %s (%s at line %u)",
 				 y->problem ? y->problem : "unknown problem",
@@ -344,7 +363,7 @@ enum o8_rc o8_yaml_parse(struct o8_ydoc **docs, size_t *ndocs,
 	yaml_parser_set_input_string(&y, (const unsigned char *)buf, len);
 	while (!done && !p.bad) {
 		if (!yaml_parser_parse(&y, &ev)) {
-			oom = syntax_error(&p, &y) != 0;
+			oom = syntax_error(&p, &y, buf, len) != 0;
 			break;
 		}
 		done = ev.type == YAML_STREAM_END_EVENT;

@@ -574,12 +574,15 @@ static json_t *metadata_schema(void)
 	json_t *m = json_object(), *p = json_object(), *labels = json_object(),
 	       *lv = json_object();
 
-	set_new(p, "name", json_pack("{s:s,s:i,s:i,s:s}", "type", "string",
-				      "minLength", 1, "maxLength", 253,
+	/* the validator checks both names with O8_FMT_NAME */
+	set_new(p, "name", json_pack("{s:s,s:i,s:i,s:s,s:s}", "type", "string",
+				      "minLength", 1, "maxLength", 63,
+				      "pattern", fmt_pattern(O8_FMT_NAME),
 				      "description",
 				      "name of the object, unique per kind and network"));
-	set_new(p, "network", json_pack("{s:s,s:i,s:i,s:s}", "type", "string",
-					 "minLength", 1, "maxLength", 253,
+	set_new(p, "network", json_pack("{s:s,s:i,s:i,s:s,s:s}", "type", "string",
+					 "minLength", 1, "maxLength", 63,
+					 "pattern", fmt_pattern(O8_FMT_NAME),
 					 "description",
 					 "metadata.name of the Network this object belongs to"));
 	set_new(lv, "type", json_pack("[sss]", "string", "number", "boolean"));
@@ -588,6 +591,11 @@ static json_t *metadata_schema(void)
 	set_new(labels, "description",
 		json_string("free key/value pairs to select objects (sites, rollout waves)"));
 	set_new(p, "labels", labels);
+	set_new(p, "annotations", json_pack("{s:s,s:{s:[sss]},s:s}", "type", "object",
+					     "additionalProperties", "type",
+					     "string", "number", "boolean",
+					     "description",
+					     "free notes for people and tools; orc8r ignores them"));
 	set_new(m, "type", json_string("object"));
 	set_new(m, "additionalProperties", json_false());
 	set_new(m, "properties", p);

@@ -201,7 +201,8 @@ static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n && !r; i++) {
 		if (*rel)
 			snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
@@ -557,7 +558,8 @@ enum o8_rc o8_model_load_dir(struct o8_model **out, const char *root,
 		return o8_err_set(err, O8_ERR, root, 0, 0, "out of memory");
 	}
 	/* "a.yaml" sorts before "a/z.yaml" although the walk meets "a" first */
-	qsort(m->files, m->nfiles, sizeof(*m->files), file_cmp);
+	if (m->nfiles)
+		qsort(m->files, m->nfiles, sizeof(*m->files), file_cmp);
 	rc = parse_all(m, root, fd, &o, diags, err);
 	close(fd);
 	if (rc == O8_OK)
@@ -592,7 +594,8 @@ enum o8_rc o8_model_load_srcs(struct o8_model **out,
 		}
 		m->files[m->nfiles - 1].src = &srcs[i];
 	}
-	qsort(m->files, m->nfiles, sizeof(*m->files), file_cmp);
+	if (m->nfiles)
+		qsort(m->files, m->nfiles, sizeof(*m->files), file_cmp);
 	rc = parse_all(m, NULL, -1, &o, diags, err);
 	if (rc == O8_OK)
 		rc = index_objs(m, err);

@@ -254,8 +254,9 @@ static const char *mkkey(char *buf, size_t len, const char *a, const char *b,
 
 	for (i = 0; i < 3; i++) {
 		n = strlen(part[i]);
+		/* never underflow: a 1,000-character name must not wrap n */
 		if (off + n + 2 > len)
-			n = len - off - 2;
+			n = off + 2 < len ? len - off - 2 : 0;
 		memcpy(buf + off, part[i], n);
 		off += n;
 		if (i < 2)

@@ -114,6 +114,20 @@ static int add_doc(struct parse *p, struct o8_node *root, uint32_t line)
 	return 0;
 }
 
+/* A finished node goes to its parent, or becomes a document's root. */
+static int place(struct parse *p, const struct o8_node *n, uint32_t doc_line)
+{
+	struct o8_node *root;
+
+	if (p->depth > 0)
+		return push_child(p, n);
+	root = o8_arena_alloc(p->a, sizeof(*root));
+	if (!root)
+		return -1;
+	*root = *n;
+	return add_doc(p, root, doc_line);
+}
+
 /* Finishes the collection open at p->depth and hands it to its parent. */
 static int close_collection(struct parse *p, uint32_t *doc_line)
 {
@@ -137,14 +151,7 @@ static int close_collection(struct parse *p, uint32_t *doc_line)
 	}
 	s->n = 0;
 	p->depth--;
-	if (p->depth == 0) {
-		struct o8_node *root = o8_arena_alloc(p->a, sizeof(*root));
-		if (!root)
-			return -1;
-		*root = n;
-		return add_doc(p, root, *doc_line);
-	}
-	return push_child(p, &n);
+	return place(p, &n, *doc_line);
 }
 
 static int is_str_tag(const yaml_char_t *tag)
@@ -220,14 +227,7 @@ static int on_scalar(struct parse *p, const yaml_event_t *ev, uint32_t *doc_line
 					   ev->data.scalar.length);
 	if (!n.u.str)
 		return -1;
-	if (p->depth == 0) {
-		struct o8_node *root = o8_arena_alloc(p->a, sizeof(*root));
-		if (!root)
-			return -1;
-		*root = n;
-		return add_doc(p, root, *doc_line);
-	}
-	return push_child(p, &n);
+	return place(p, &n, *doc_line);
 }
 
 static int on_open(struct parse *p, const yaml_event_t *ev, enum o8_node_type t)

@@ -17,6 +17,9 @@ packages=(
 	python3 python3-yaml python3-jsonschema  # bench: PyYAML baseline; test: JSON Schema
 	groff-base man-db                   # man/: rendering checks
 	time git ca-certificates            # bench (peak RSS), demo, tests
+	libprotobuf-c-dev protobuf-c-compiler libgnutls28-dev nettle-dev  # lib/compile.c: records (protobuf-c), SHA-256/HMAC, hex
+	libcurl4-gnutls-dev                 # lib/forge.c: plan comment via the GitHub/GitLab API
+	libgit2-dev                         # lib/git.c: revisions, commit, push (git: test/git daemon)
 )
 
 if [ "${1:-}" = --list ]; then

@@ -5,7 +5,6 @@
 #include "cmds.h"
 
 #include <argp.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,65 +74,6 @@ static const char doc[] =
 
 static const struct argp argp = { options, parse_opt, NULL, doc, NULL, NULL, NULL };
 
-static json_t *counts_json(const struct o8_counts *c)
-{
-	json_t *o = json_object();
-	int k;
-
-	for (k = 1; k < O8_KIND__COUNT; k++)
-		json_object_set_new(o, o8_schema_kind(k)->name, json_integer((json_int_t)c->kinds[k]));
-	json_object_set_new(o, "subscribers", json_integer((json_int_t)c->subscribers));
-	return o;
-}
-
-static int print_json(const struct o8_counts *c, const struct o8_diags *d)
-{
-	json_t *root = json_object(), *errs = json_array();
-	size_t i;
-	int r;
-
-	json_object_set_new(root, "valid", json_boolean(d->n == 0));
-	json_object_set_new(root, "counts", counts_json(c));
-	for (i = 0; i < d->n; i++) {
-		const struct o8_diag *x = &d->v[i];
-		json_array_append_new(errs, json_pack("{s:s, s:I, s:I, s:s?, s:s?, s:s}",
-			"file", x->file, "line", (json_int_t)x->line, "col", (json_int_t)x->col,
-			"kind", x->kind, "name", x->name, "message", x->msg));
-	}
-	json_object_set_new(root, "errors", errs);
-	r = json_dumpf(root, stdout, JSON_INDENT(2));
-	fputc('\n', stdout);
-	json_decref(root);
-	return r;
-}
-
-static void print_summary(const struct o8_counts *c, const struct o8_diags *d,
-			  size_t nfiles, bool color)
-{
-	const char *g = color ? "\033[32m" : "", *r = color ? "\033[31m" : "",
-		   *off = color ? "\033[0m" : "";
-	int k, first = 1;
-
-	if (d->n)
-		printf("%s%zu error%s%s (%zu file%s checked)\n", r, d->n,
-		       d->n == 1 ? "" : "s", off, nfiles, nfiles == 1 ? "" : "s");
-	else
-		printf("%svalid%s: %zu file%s, ", g, off, nfiles, nfiles == 1 ? "" : "s");
-	if (d->n)
-		return;
-	for (k = 1; k < O8_KIND__COUNT; k++) {
-		const struct o8_kind_schema *ks = o8_schema_kind(k);
-		if (!c->kinds[k] || k == O8_KIND_SUBSCRIBER)
-			continue;
-		/* kind names pluralise with an "s": Gateways, ENodeBs, APNs */
-		printf("%s%zu %s%s", first ? "" : ", ", c->kinds[k], ks->name,
-		       c->kinds[k] == 1 ? "" : "s");
-		first = 0;
-	}
-	printf("%s%zu subscriber%s\n", first ? "" : ", ", c->subscribers,
-	       c->subscribers == 1 ? "" : "s");
-}
-
 int cmd_validate(int argc, char **argv, struct o8_cli *cli)
 {
 	struct args a = { .dir = cli->dir, .out = O8_OUT_TEXT };
@@ -153,13 +93,7 @@ int cmd_validate(int argc, char **argv, struct o8_cli *cli)
 		return O8_EXIT_FAIL;
 	}
 	o8_diags_sort(&d);
-	if (a.out == O8_OUT_JSON) {
-		print_json(&c, &d);
-	} else {
-		o8_cli_print_diags(stdout, &d, cli->color);
-		if (!a.quiet)
-			print_summary(&c, &d, o8_model_nfiles(m), cli->color);
-	}
+	o8_cli_report_validation(&c, &d, o8_model_nfiles(m), a.out, a.quiet, cli->color);
 	rc = d.n ? O8_EXIT_INVALID : O8_EXIT_OK;
 	o8_model_free(m);
 	o8_diags_free(&d);

@@ -33,6 +33,9 @@ typedef int o8_cmd_fn(int argc, char **argv, struct o8_cli *cli);
 o8_cmd_fn cmd_init;
 o8_cmd_fn cmd_validate;
 o8_cmd_fn cmd_schema;
+o8_cmd_fn cmd_plan;
+o8_cmd_fn cmd_apply;
+
 
 /* cli.c */
 
@@ -48,6 +51,14 @@ void o8_cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints findings as FILE:LINE:COL: KIND/NAME: message, one per line. */
 void o8_cli_print_diags(FILE *f, const struct o8_diags *d, bool color);
+
+/*
+ * The result of a validation as `orc8r validate` prints it: findings and
+ * a summary line (text), or {"valid", "counts", "errors"} (json).
+ */
+struct o8_counts;
+void o8_cli_report_validation(const struct o8_counts *c, const struct o8_diags *d,
+			      size_t nfiles, int out, bool quiet, bool color);
 
 /* argp_program_version etc. live in main.c. */
 extern const char o8_cli_version[];

@@ -25,7 +25,9 @@ static const struct command {
 	o8_cmd_fn *fn;
 	const char *help;
 } commands[] = {
+	{ "apply", cmd_apply, "validate, commit and push the work tree's configuration" },
 	{ "init", cmd_init, "create a new repository with an example network" },
+	{ "plan", cmd_plan, "show what a change does: objects and gateways affected" },
 	{ "schema", cmd_schema, "describe the YAML format (text or JSON Schema)" },
 	{ "validate", cmd_validate, "check every file of the repository" },
 };
@@ -96,8 +98,13 @@ int main(int argc, char **argv)
 		return O8_EXIT_OK;
 	}
 	for (c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
-		if (!strcmp(argv[i], commands[c].name))
+		if (!strcmp(argv[i], commands[c].name)) {
+			/* argp names the program after argv[0]: "orc8r plan" */
+			char name[64];
+			snprintf(name, sizeof(name), "orc8r %s", commands[c].name);
+			argv[i] = name;
 			return commands[c].fn(argc - i, argv + i, &cli);
+		}
 	o8_cli_errorf("'%s' is not an orc8r command (see 'orc8r --help')", argv[i]);
 	return O8_EXIT_USAGE;
 }

@@ -1470,10 +1470,11 @@ static int on_file(void *payload, unsigned thread, const struct o8_obj *objs,
 	return w->oom;
 }
 
-enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
-			   const struct o8_load_opts *lopts,
-			   struct o8_counts *counts, struct o8_diags *diags,
-			   struct o8_err *err)
+/* Loads with the schema pass in the loader threads, then finishes. */
+static enum o8_rc fused(struct o8_model **out, const char *root,
+			const struct o8_src *srcs, size_t nsrcs,
+			const struct o8_load_opts *lopts, struct o8_counts *counts,
+			struct o8_diags *diags, struct o8_err *err)
 {
 	static const struct o8_load_opts def = O8_LOAD_OPTS_INIT;
 	struct o8_load_opts lo = lopts ? *lopts : def;
@@ -1492,7 +1493,8 @@ enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
 	lo.threads = n;
 	lo.file_loaded = on_file;
 	lo.payload = w;
-	rc = o8_model_load_dir(out, root, &lo, diags, err);
+	rc = root ? o8_model_load_dir(out, root, &lo, diags, err) :
+		    o8_model_load_srcs(out, srcs, nsrcs, &lo, diags, err);
 	if (rc) {
 		walkers_free(w, n);
 		return rc;
@@ -1504,4 +1506,20 @@ enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
 	if (oom)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory while validating");
 	return O8_OK;
+}
+
+enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
+			   const struct o8_load_opts *lopts,
+			   struct o8_counts *counts, struct o8_diags *diags,
+			   struct o8_err *err)
+{
+	return fused(out, root, NULL, 0, lopts, counts, diags, err);
+}
+
+enum o8_rc o8_validate_srcs(struct o8_model **out, const struct o8_src *srcs,
+			    size_t nsrcs, const struct o8_load_opts *lopts,
+			    struct o8_counts *counts, struct o8_diags *diags,
+			    struct o8_err *err)
+{
+	return fused(out, NULL, srcs, nsrcs, lopts, counts, diags, err);
 }

@@ -46,4 +46,10 @@ enum o8_rc o8_validate_dir(struct o8_model **out, const char *root,
 			   struct o8_counts *counts, struct o8_diags *diags,
 			   struct o8_err *err);
 
+/* The same from memory (o8_model_load_srcs): git blobs, tests. */
+enum o8_rc o8_validate_srcs(struct o8_model **out, const struct o8_src *srcs,
+			    size_t nsrcs, const struct o8_load_opts *lopts,
+			    struct o8_counts *counts, struct o8_diags *diags,
+			    struct o8_err *err);
+
 #endif

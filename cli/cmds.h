@@ -35,6 +35,7 @@ o8_cmd_fn cmd_validate;
 o8_cmd_fn cmd_schema;
 o8_cmd_fn cmd_plan;
 o8_cmd_fn cmd_apply;
+o8_cmd_fn cmd_pki;
 
 
 /* cli.c */

@@ -87,6 +87,7 @@ static const char gitignore[] =
 	"*.p12\n"
 	"/.orc8r/identity*\n"
 	"/.orc8r/*.key\n"
+	"/.orc8r/pki/\n"
 	"\n"
 	"# Editor and OS litter.\n"
 	"*~\n"

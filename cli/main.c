@@ -27,6 +27,7 @@ static const struct command {
 } commands[] = {
 	{ "apply", cmd_apply, "validate, commit and push the work tree's configuration" },
 	{ "init", cmd_init, "create a new repository with an example network" },
+	{ "pki", cmd_pki, "make the CA, enrolment tokens and revoke gateways" },
 	{ "plan", cmd_plan, "show what a change does: objects and gateways affected" },
 	{ "schema", cmd_schema, "describe the YAML format (text or JSON Schema)" },
 	{ "validate", cmd_validate, "check every file of the repository" },

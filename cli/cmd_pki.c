@@ -1,0 +1,577 @@
+/*
+ * orc8r pki - the certificate authority that lets syncd and the gateways
+ * trust each other: `init` makes the CA and syncd's server certificate,
+ * `enroll-token` a one-time token a gateway trades for its client
+ * certificate, `revoke` cuts a gateway off, `list` shows what was issued.
+ *
+ * All the work is in lib/pki.c; this file parses arguments (one argp per
+ * sub-command, dispatched from the pki_cmds[] table) and prints.  The only
+ * secret it ever prints is the new token, once, on stdout.
+ */
+#include "cmds.h"
+
+#include <argp.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pki.h"
+#include "schema.h"
+
+/* Also declared in cmds.h; repeated here so this file builds on its own. */
+
+#define PKI_DEFAULT_DIR ".orc8r/pki"
+#define PKI_MAX_HOSTS 32
+
+/* --- shared helpers ------------------------------------------------------ */
+
+/* The PKI directory: --dir (relative to -C, as every path is) or -C/.orc8r/pki. */
+static char *pki_dir(const struct o8_cli *cli, const char *dir)
+{
+	char *p;
+
+	if (!dir)
+		dir = PKI_DEFAULT_DIR;
+	if (!cli->dir || dir[0] == '/')
+		return strdup(dir);
+	return asprintf(&p, "%s/%s", cli->dir, dir) < 0 ? NULL : p;
+}
+
+static void utc(char out[32], time_t t)
+{
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, 32, "@%lld", (long long)t);
+}
+
+/* "lab/agw-1" into its two names, each a DNS-1123 label; false when malformed. */
+static bool split_identity(char *s, const char **network, const char **gateway)
+{
+	char *slash = strchr(s, '/');
+
+	if (!slash || strchr(slash + 1, '/'))
+		return false;
+	*slash = '\0';
+	*network = s;
+	*gateway = slash + 1;
+	if (o8_schema_fmt_ok(O8_FMT_NAME, s, strlen(s)) &&
+	    o8_schema_fmt_ok(O8_FMT_NAME, slash + 1, strlen(slash + 1)))
+		return true;
+	*slash = '/';
+	return false;
+}
+
+static void identity_arg(struct argp_state *state, char *arg, const char **network,
+			 const char **gateway)
+{
+	if (*network)
+		argp_error(state, "too many arguments: '%s' (give one NETWORK/GATEWAY)", arg);
+	if (!split_identity(arg, network, gateway))
+		argp_error(state, "'%s' is not NETWORK/GATEWAY (each %s)", arg,
+			   o8_schema_fmt_doc(O8_FMT_NAME));
+}
+
+/* "90s", "30m", "24h", "7d" or plain seconds; 0 when malformed. */
+static unsigned parse_duration(const char *s)
+{
+	static const struct { char unit; unsigned long secs; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	unsigned long long v;
+	unsigned long mul = 1;
+	char *end;
+	size_t i;
+
+	if (!s || *s < '0' || *s > '9')
+		return 0;
+	v = strtoull(s, &end, 10);
+	if (*end) {
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (*end == units[i].unit)
+				mul = units[i].secs;
+		if (mul == 1 && *end != 's')
+			return 0;
+		if (end[1])
+			return 0;
+	}
+	if (!v || v > 0xffffffffull / mul)
+		return 0;
+	return (unsigned)(v * mul);
+}
+
+static const char *human_secs(char out[32], unsigned s)
+{
+	if (s % 86400 == 0 && s > 2 * 86400)
+		snprintf(out, 32, "%ud", s / 86400);
+	else if (s % 3600 == 0)
+		snprintf(out, 32, "%uh", s / 3600);
+	else if (s % 60 == 0)
+		snprintf(out, 32, "%um", s / 60);
+	else
+		snprintf(out, 32, "%us", s);
+	return out;
+}
+
+/* --- pki init ------------------------------------------------------------ */
+
+struct init_args {
+	const char *dir;
+	const char *hosts[PKI_MAX_HOSTS];
+	size_t nhosts;
+	unsigned days, ca_days;
+};
+
+static const struct argp_option init_options[] = {
+	{ "host", 'H', "HOST", 0,
+	  "a DNS name or IP address gateways use to reach syncd; repeat for several "
+	  "(the first is also the certificate's CN)", 0 },
+	{ "days", 'd', "N", 0, "validity of syncd's server certificate (default 365)", 0 },
+	{ "ca-days", 'c', "N", 0, "validity of the CA (default 3650)", 0 },
+	{ 0 }
+};
+
+static unsigned parse_days(struct argp_state *state, const char *opt, const char *arg)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+
+	if (*arg < '0' || *arg > '9' || *end || n < 1 || n > 36500)
+		argp_error(state, "%s takes a number of days from 1 to 36500, not '%s'", opt, arg);
+	return (unsigned)n;
+}
+
+static error_t init_parse(int key, char *arg, struct argp_state *state)
+{
+	struct init_args *a = state->input;
+
+	switch (key) {
+	case 'H':
+		if (a->nhosts == PKI_MAX_HOSTS)
+			argp_error(state, "at most %d --host options", PKI_MAX_HOSTS);
+		if (!o8_pki_host_ok(arg))
+			argp_error(state, "--host '%s' is neither a DNS name nor an IP address", arg);
+		a->hosts[a->nhosts++] = arg;
+		break;
+	case 'd':
+		a->days = parse_days(state, "--days", arg);
+		break;
+	case 'c':
+		a->ca_days = parse_days(state, "--ca-days", arg);
+		break;
+	case ARGP_KEY_ARG:
+		if (a->dir)
+			argp_error(state, "too many arguments: '%s' (give one DIR)", arg);
+		a->dir = arg;
+		break;
+	case ARGP_KEY_END:
+		if (!a->nhosts)
+			argp_error(state, "give syncd's address with --host (DNS name or IP), "
+				   "as gateways will dial it");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char init_doc[] =
+	"Make a new certificate authority in DIR (default: .orc8r/pki in the\n"
+	"repository): an ECDSA P-256 CA (ca.key, ca.crt, 10 years) and syncd's\n"
+	"TLS server certificate (server.key, server.crt, 1 year) for every --host.\n"
+	"DIR is created 0700, keys 0600; it must be new or empty: init never\n"
+	"replaces a CA.  Keep DIR out of git (it holds a .gitignore that says so)\n"
+	"and back up ca.key: whoever holds it can impersonate any gateway."
+	"\v"
+	"examples:\n"
+	"  orc8r pki init --host syncd.example.org --host 203.0.113.7\n"
+	"  orc8r pki init /etc/orc8r/pki --host syncd.lab.internal --days 90\n"
+	"\n"
+	"then, for each gateway:  orc8r pki enroll-token NETWORK/GATEWAY\n"
+	"\n"
+	"exit status: 0 created, 1 failure (nothing written), 64 usage error.";
+
+static int pki_init(int argc, char **argv, struct o8_cli *cli)
+{
+	static const struct argp argp = { init_options, init_parse, "[DIR]", init_doc,
+					  NULL, NULL, NULL };
+	struct init_args a = { 0 };
+	struct o8_pki_opts o = O8_PKI_OPTS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+	char until[32], *dir;
+	size_t i;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (!(dir = pki_dir(cli, a.dir))) {
+		o8_cli_errorf("out of memory");
+		return O8_EXIT_FAIL;
+	}
+	o.now = time(NULL);
+	o.server_days = a.days;
+	o.ca_days = a.ca_days;
+	if (o8_pki_init(dir, a.hosts, a.nhosts, &o, &err)) {
+		o8_cli_error(&err);
+		free(dir);
+		return O8_EXIT_FAIL;
+	}
+	printf("created a CA in %s/\n", dir);
+	utc(until, o.now + (time_t)(a.ca_days ? a.ca_days : O8_PKI_CA_DAYS) * 86400);
+	printf("  ca.crt, ca.key          the CA, valid until %s\n", until);
+	utc(until, o.now + (time_t)(a.days ? a.days : O8_PKI_SERVER_DAYS) * 86400);
+	printf("  server.crt, server.key  syncd's certificate for");
+	for (i = 0; i < a.nhosts; i++)
+		printf("%s %s", i ? "," : "", a.hosts[i]);
+	printf(", valid until %s\n", until);
+	printf("  crl.pem                 revoked certificates (none yet)\n");
+	printf("\nnext, for each gateway:\n  orc8r pki enroll-token NETWORK/GATEWAY%s%s\n",
+	       a.dir ? " --dir " : "", a.dir ? a.dir : "");
+	free(dir);
+	return O8_EXIT_OK;
+}
+
+/* --- pki enroll-token ---------------------------------------------------- */
+
+struct token_args {
+	const char *dir;
+	const char *network, *gateway;
+	unsigned ttl;
+};
+
+static const struct argp_option token_options[] = {
+	{ "dir", 'd', "DIR", 0, "the PKI directory (default .orc8r/pki)", 0 },
+	{ "ttl", 't', "DURATION", 0,
+	  "how long the token is valid: 30m, 24h (default), 7d; at most 30d", 0 },
+	{ 0 }
+};
+
+static error_t token_parse(int key, char *arg, struct argp_state *state)
+{
+	struct token_args *a = state->input;
+
+	switch (key) {
+	case 'd':
+		a->dir = arg;
+		break;
+	case 't':
+		a->ttl = parse_duration(arg);
+		if (!a->ttl || a->ttl > O8_PKI_TOKEN_TTL_MAX)
+			argp_error(state, "--ttl takes a duration from 1s to 30d such as 30m, "
+				   "24h or 7d, not '%s'", arg);
+		break;
+	case ARGP_KEY_ARG:
+		identity_arg(state, arg, &a->network, &a->gateway);
+		break;
+	case ARGP_KEY_END:
+		if (!a->network)
+			argp_error(state, "which gateway? give NETWORK/GATEWAY");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char token_doc[] =
+	"Make a one-time enrolment token for the gateway NETWORK/GATEWAY and print\n"
+	"it on stdout (the expiry goes to stderr).  The gateway trades it, once,\n"
+	"for a client certificate whose identity is NETWORK/GATEWAY:\n"
+	"agwd --enroll TOKEN.  Only a hash of the token is stored: it cannot be\n"
+	"shown again, so hand it over now, over a channel you trust."
+	"\v"
+	"examples:\n"
+	"  orc8r pki enroll-token lab/agw-1\n"
+	"  orc8r pki enroll-token lab/agw-2 --ttl 2h > agw-2.token\n"
+	"\n"
+	"exit status: 0 printed, 1 failure (no CA?), 64 usage error.";
+
+static int pki_enroll_token(int argc, char **argv, struct o8_cli *cli)
+{
+	static const struct argp argp = { token_options, token_parse, "NETWORK/GATEWAY",
+					  token_doc, NULL, NULL, NULL };
+	struct token_args a = { 0 };
+	struct o8_err err = O8_ERR_INIT;
+	char *dir, *token = NULL, when[32], ttl[32];
+	time_t expires = 0;
+	int ret = O8_EXIT_OK;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (!a.ttl)
+		a.ttl = O8_PKI_TOKEN_TTL;
+	if (!(dir = pki_dir(cli, a.dir))) {
+		o8_cli_errorf("out of memory");
+		return O8_EXIT_FAIL;
+	}
+	if (o8_pki_enroll_token(&token, &expires, dir, a.network, a.gateway, a.ttl, &err)) {
+		o8_cli_error(&err);
+		free(dir);
+		return O8_EXIT_FAIL;
+	}
+	if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
+		o8_cli_errorf("cannot write the token to stdout");
+		ret = O8_EXIT_FAIL;
+	}
+	explicit_bzero(token, strlen(token));
+	free(token);
+	utc(when, expires);
+	if (ret == O8_EXIT_OK)
+		fprintf(stderr,
+			"one-time token for %s/%s, valid for %s (until %s);\n"
+			"on the gateway: agwd --enroll TOKEN\n",
+			a.network, a.gateway, human_secs(ttl, a.ttl), when);
+	free(dir);
+	return ret;
+}
+
+/* --- pki revoke ---------------------------------------------------------- */
+
+struct revoke_args {
+	const char *dir;
+	const char *network, *gateway;
+};
+
+static const struct argp_option dir_options[] = {
+	{ "dir", 'd', "DIR", 0, "the PKI directory (default .orc8r/pki)", 0 },
+	{ 0 }
+};
+
+static error_t revoke_parse(int key, char *arg, struct argp_state *state)
+{
+	struct revoke_args *a = state->input;
+
+	switch (key) {
+	case 'd':
+		a->dir = arg;
+		break;
+	case ARGP_KEY_ARG:
+		identity_arg(state, arg, &a->network, &a->gateway);
+		break;
+	case ARGP_KEY_END:
+		if (!a->network)
+			argp_error(state, "which gateway? give NETWORK/GATEWAY");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char revoke_doc[] =
+	"Revoke every certificate issued to NETWORK/GATEWAY, delete its unused\n"
+	"enrolment tokens and re-sign crl.pem.  syncd refuses the gateway from its\n"
+	"next look at crl.pem.  To let the gateway back in later, make it a new\n"
+	"token: it will get a new certificate."
+	"\v"
+	"example:\n"
+	"  orc8r pki revoke lab/agw-1\n"
+	"\n"
+	"exit status: 0 revoked, 1 failure or nothing issued to that gateway,\n"
+	"64 usage error.";
+
+static int pki_revoke(int argc, char **argv, struct o8_cli *cli)
+{
+	static const struct argp argp = { dir_options, revoke_parse, "NETWORK/GATEWAY",
+					  revoke_doc, NULL, NULL, NULL };
+	struct revoke_args a = { 0 };
+	struct o8_err err = O8_ERR_INIT;
+	size_t n = 0, ntok = 0;
+	char *dir;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (!(dir = pki_dir(cli, a.dir))) {
+		o8_cli_errorf("out of memory");
+		return O8_EXIT_FAIL;
+	}
+	if (o8_pki_revoke(dir, a.network, a.gateway, &n, &ntok, &err)) {
+		o8_cli_error(&err);
+		free(dir);
+		return O8_EXIT_FAIL;
+	}
+	printf("revoked %s/%s: %zu certificate%s added to %s/crl.pem, %zu unused "
+	       "token%s deleted\n", a.network, a.gateway, n, n == 1 ? "" : "s", dir, ntok,
+	       ntok == 1 ? "" : "s");
+	free(dir);
+	return O8_EXIT_OK;
+}
+
+/* --- pki list ------------------------------------------------------------ */
+
+struct list_args {
+	const char *dir;
+	int out;
+};
+
+static const struct argp_option list_options[] = {
+	{ "dir", 'd', "DIR", 0, "the PKI directory (default .orc8r/pki)", 0 },
+	{ "output", 'o', "FORMAT", 0, "text (default) or json", 0 },
+	{ 0 }
+};
+
+static error_t list_parse(int key, char *arg, struct argp_state *state)
+{
+	struct list_args *a = state->input;
+
+	switch (key) {
+	case 'd':
+		a->dir = arg;
+		break;
+	case 'o':
+		if ((a->out = o8_cli_parse_output(arg, false)) < 0)
+			argp_error(state, "unknown output format '%s' (use text or json)", arg);
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(state, "unexpected argument '%s'", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char list_doc[] =
+	"List the gateway certificates this CA issued, oldest first: identity,\n"
+	"serial, expiry and status (valid, expired or revoked)."
+	"\v"
+	"examples:\n"
+	"  orc8r pki list\n"
+	"  orc8r pki list -o json | jq -r '.certificates[] | select(.status == \"valid\") | .identity'\n"
+	"\n"
+	"exit status: 0 listed, 1 failure, 64 usage error.";
+
+static const char *status_of(const struct o8_pki_issued *c, time_t now)
+{
+	return c->revoked ? "revoked" : c->not_after <= now ? "expired" : "valid";
+}
+
+static int list_json(const struct o8_pki_issued *v, size_t n, const char *dir, time_t now)
+{
+	json_t *root = json_object(), *arr = json_array();
+	char ident[2 * O8_PKI_NAME_MAX + 1], nb[32], na[32];
+	size_t i;
+	int r;
+
+	json_object_set_new(root, "dir", json_string(dir));
+	for (i = 0; i < n; i++) {
+		snprintf(ident, sizeof(ident), "%s/%s", v[i].network, v[i].gateway);
+		utc(nb, v[i].not_before);
+		utc(na, v[i].not_after);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+			"identity", ident, "network", v[i].network, "gateway", v[i].gateway,
+			"serial", v[i].serial, "not_before", nb, "not_after", na,
+			"revoked", v[i].revoked, "status", status_of(&v[i], now)));
+	}
+	json_object_set_new(root, "certificates", arr);
+	r = json_dumpf(root, stdout, JSON_INDENT(2));
+	json_decref(root);
+	return r == 0 && putchar('\n') != EOF ? O8_EXIT_OK : O8_EXIT_FAIL;
+}
+
+static int pki_list(int argc, char **argv, struct o8_cli *cli)
+{
+	static const struct argp argp = { list_options, list_parse, NULL, list_doc,
+					  NULL, NULL, NULL };
+	struct list_args a = { NULL, O8_OUT_TEXT };
+	struct o8_err err = O8_ERR_INIT;
+	struct o8_pki_issued *v = NULL;
+	char ident[2 * O8_PKI_NAME_MAX + 1], na[32], *dir;
+	time_t now = time(NULL);
+	size_t n = 0, i;
+	int ret = O8_EXIT_OK;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (!(dir = pki_dir(cli, a.dir))) {
+		o8_cli_errorf("out of memory");
+		return O8_EXIT_FAIL;
+	}
+	if (o8_pki_list(&v, &n, dir, &err)) {
+		o8_cli_error(&err);
+		free(dir);
+		return O8_EXIT_FAIL;
+	}
+	if (a.out == O8_OUT_JSON) {
+		ret = list_json(v, n, dir, now);
+	} else if (!n) {
+		printf("no certificates issued yet (orc8r pki enroll-token NETWORK/GATEWAY "
+		       "makes a token)\n");
+	} else {
+		printf("%-40s %-32s %-20s %s\n", "IDENTITY", "SERIAL", "NOT AFTER", "STATUS");
+		for (i = 0; i < n; i++) {
+			snprintf(ident, sizeof(ident), "%s/%s", v[i].network, v[i].gateway);
+			utc(na, v[i].not_after);
+			printf("%-40s %-32s %-20s %s\n", ident, v[i].serial, na,
+			       status_of(&v[i], now));
+		}
+	}
+	free(v);
+	free(dir);
+	return ret;
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+static const struct pki_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv, struct o8_cli *cli);
+	const char *help;
+} pki_cmds[] = {
+	{ "enroll-token", pki_enroll_token, "make a one-time token a gateway enrols with" },
+	{ "init", pki_init, "make the CA and syncd's server certificate" },
+	{ "list", pki_list, "list the gateway certificates issued" },
+	{ "revoke", pki_revoke, "revoke a gateway's certificates and tokens" },
+};
+
+static void pki_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"usage: orc8r pki COMMAND [ARGS]\n"
+		"\n"
+		"The certificate authority of syncd and the gateways (ECDSA P-256).\n"
+		"Gateways enrol with a one-time token and get a client certificate\n"
+		"whose identity is NETWORK/GATEWAY (7 days, renewed by agwd).\n"
+		"\n"
+		"commands:\n");
+	for (i = 0; i < sizeof(pki_cmds) / sizeof(pki_cmds[0]); i++)
+		fprintf(f, "  %-13s %s\n", pki_cmds[i].name, pki_cmds[i].help);
+	fprintf(f,
+		"\n"
+		"example:\n"
+		"  orc8r pki init --host syncd.example.org\n"
+		"  orc8r pki enroll-token lab/agw-1     # on the gateway: agwd --enroll TOKEN\n"
+		"  orc8r pki revoke lab/agw-1\n"
+		"\n"
+		"The PKI lives in .orc8r/pki of the repository unless --dir says otherwise;\n"
+		"'orc8r pki COMMAND --help' explains a command.\n");
+}
+
+int cmd_pki(int argc, char **argv, struct o8_cli *cli)
+{
+	char name[64];
+	size_t i;
+	int ret;
+
+	if (argc < 2) {
+		pki_usage(stderr);
+		return O8_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		pki_usage(stdout);
+		return O8_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(pki_cmds) / sizeof(pki_cmds[0]); i++) {
+		char *saved;
+
+		if (strcmp(argv[1], pki_cmds[i].name))
+			continue;
+		/* argp names the program after argv[0]: "orc8r pki init: ..." */
+		snprintf(name, sizeof(name), "orc8r pki %s", pki_cmds[i].name);
+		saved = argv[1];
+		argv[1] = name;
+		ret = pki_cmds[i].fn(argc - 1, argv + 1, cli);
+		argv[1] = saved;
+		return ret;
+	}
+	o8_cli_errorf("'%s' is not an 'orc8r pki' command (see 'orc8r pki --help')", argv[1]);
+	return O8_EXIT_USAGE;
+}

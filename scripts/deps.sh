@@ -20,6 +20,7 @@ packages=(
 	libprotobuf-c-dev protobuf-c-compiler libgnutls28-dev nettle-dev  # lib/compile.c: records (protobuf-c), SHA-256/HMAC, hex
 	libcurl4-gnutls-dev                 # lib/forge.c: plan comment via the GitHub/GitLab API
 	libgit2-dev                         # lib/git.c: revisions, commit, push (git: test/git daemon)
+	libsqlite3-dev                      # lib/store_sqlite.c: syncd's store
 	gnutls-bin                          # test: certtool checks the PKI (lib/pki.c) independently
 )
 

@@ -507,6 +507,21 @@ static enum o8_rc index_objs(struct o8_model *m, struct o8_err *err)
 	return O8_OK;
 }
 
+/*
+ * The arenas' cache-line padding only works if the model itself starts on
+ * a line: calloc promises 16 bytes, and a model straddling lines put one
+ * thread's arena counter next to the other's arena head (a 40% slowdown
+ * that came and went with the heap's layout).
+ */
+static struct o8_model *model_new(void)
+{
+	struct o8_model *m = aligned_alloc(64, (sizeof(*m) + 63) & ~(size_t)63);
+
+	if (m)
+		memset(m, 0, sizeof(*m));
+	return m;
+}
+
 static int file_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct file *)a)->path, ((const struct file *)b)->path);
@@ -537,7 +552,7 @@ enum o8_rc o8_model_load_dir(struct o8_model **out, const char *root,
 
 	*out = NULL;
 	fill_defaults(&o, opts);
-	m = calloc(1, sizeof(*m));
+	m = model_new();
 	if (!m)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -586,7 +601,7 @@ enum o8_rc o8_model_load_srcs(struct o8_model **out,
 
 	*out = NULL;
 	fill_defaults(&o, opts);
-	m = calloc(1, sizeof(*m));
+	m = model_new();
 	if (!m)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
 	for (i = 0; i < nsrcs; i++) {

@@ -931,6 +931,28 @@ static enum o8_rc sq_agents_list(void *impl,
 	return rc;
 }
 
+/*
+ * Prepares sql (whose ?1 is the agent's row id) for the agent net/gw.
+ * SQLITE_NOTFOUND (err set) when there is no such agent; other codes are
+ * SQLite's, for the caller's message.
+ */
+static int agent_query(struct sq *q, const char *net, const char *gw,
+		       const char *sql, sqlite3_stmt **st, struct o8_err *err)
+{
+	int64_t id = 0;
+	int r = agent_row(q, net, gw, 0, &id, NULL);
+
+	*st = NULL;
+	if (r == SQLITE_NOTFOUND) {
+		o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0, "no agent %s/%s", net, gw);
+		return r;
+	}
+	if (r == SQLITE_OK)
+		r = sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
+	b_int(*st, 1, id, &r);
+	return r;
+}
+
 static enum o8_rc sq_agent_records(void *impl, const char *net,
 				   const char *gw,
 				   enum o8_rc (*cb)(const struct o8_store_record *r,
@@ -941,18 +963,13 @@ static enum o8_rc sq_agent_records(void *impl, const char *net,
 	struct o8_store_record rec;
 	sqlite3_stmt *st = NULL;
 	enum o8_rc rc = O8_OK;
-	int64_t id = 0;
 	int r;
 
-	r = agent_row(q, net, gw, 0, &id, NULL);
+	r = agent_query(q, net, gw, "SELECT kind, key, digest FROM"
+			" acked_records WHERE agent = ?1 ORDER BY kind, key",
+			&st, err);
 	if (r == SQLITE_NOTFOUND)
-		return o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0,
-				  "no agent %s/%s", net, gw);
-	if (r == SQLITE_OK)
-		r = sqlite3_prepare_v2(q->db, "SELECT kind, key, digest FROM"
-				       " acked_records WHERE agent = ?1"
-				       " ORDER BY kind, key", -1, &st, NULL);
-	b_int(st, 1, id, &r);
+		return O8_ENOTFOUND;
 	while (r == SQLITE_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		rec.kind = (unsigned)sqlite3_column_int64(st, 0);
 		rec.key = col_str(st, 1);
@@ -1070,19 +1087,13 @@ static enum o8_rc sq_report_history(void *impl, const char *net,
 	struct o8_store_report rep;
 	sqlite3_stmt *st = NULL;
 	enum o8_rc rc = O8_OK;
-	int64_t id = 0;
 	int r;
 
-	r = agent_row(q, net, gw, 0, &id, NULL);
+	r = agent_query(q, net, gw, "SELECT version, received_at, status, kpis"
+			" FROM report_history WHERE agent = ?1 ORDER BY id DESC"
+			" LIMIT ?2", &st, err);
 	if (r == SQLITE_NOTFOUND)
-		return o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0,
-				  "no agent %s/%s", net, gw);
-	if (r == SQLITE_OK)
-		r = sqlite3_prepare_v2(q->db, "SELECT version, received_at,"
-				       " status, kpis FROM report_history"
-				       " WHERE agent = ?1 ORDER BY id DESC"
-				       " LIMIT ?2", -1, &st, NULL);
-	b_int(st, 1, id, &r);
+		return O8_ENOTFOUND;
 	b_int(st, 2, limit ? (int64_t)limit : -1, &r);       /* -1: no limit */
 	while (r == SQLITE_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		rep.version = (uint64_t)sqlite3_column_int64(st, 0);

@@ -22,6 +22,7 @@ packages=(
 	libgit2-dev                         # lib/git.c: revisions, commit, push (git: test/git daemon)
 	libsqlite3-dev                      # lib/store_sqlite.c: syncd's store
 	gnutls-bin                          # test: certtool checks the PKI (lib/pki.c) independently
+	libuv1-dev libmicrohttpd-dev        # syncd, agwd: event loops; syncd's HTTP API and bootstrap port
 )
 
 if [ "${1:-}" = --list ]; then

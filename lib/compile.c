@@ -694,10 +694,11 @@ static const char *fingerprint(struct worker *w, const void *data, size_t len)
 /* The text of a decimal integer as %lld prints it: reused as is. */
 static int int_canonical(const char *s)
 {
-	if (*s == '-')
-		s++;
+	int neg = *s == '-';
+
+	s += neg;
 	if (*s == '0')
-		return s[1] == '\0' && s[-1] != '-';
+		return s[1] == '\0' && !neg;      /* "-0" is not canonical */
 	if (*s < '1' || *s > '9')
 		return 0;
 	while (*s >= '0' && *s <= '9')

@@ -2168,3 +2168,170 @@ out:
 	git_buf_dispose(&track);
 	return rc;
 }
+
+/* --- following a remote ---------------------------------------------------- */
+
+/* 1 when dir holds anything (an entry besides . and ..). */
+static int dir_has_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int any = 0;
+
+	if (!d)
+		return 0;
+	while (!any && (e = readdir(d)))
+		any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/* dir as a repository: an existing one, or a new bare one. */
+static enum o8_rc mirror_init(const char *dir, struct o8_err *err)
+{
+	git_repository_init_options io;
+	git_repository *repo = NULL;
+	int r;
+
+	r = git_repository_open_ext(&repo, dir, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	git_repository_free(repo);
+	if (r == 0)
+		return O8_OK;
+	if (r != GIT_ENOTFOUND)
+		return gfail(err, O8_ERR, "cannot open the mirror '%s'", dir);
+	if (dir_has_entries(dir))
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "'%s' is not empty and not a git repository; "
+				  "give syncd a directory of its own for the mirror", dir);
+	git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+	io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH |
+		   GIT_REPOSITORY_INIT_NO_REINIT;
+	if (git_repository_init_ext(&repo, dir, &io))
+		return gfail(err, O8_ERR, "cannot create the mirror '%s'", dir);
+	git_repository_free(repo);
+	return O8_OK;
+}
+
+/* "origin", created on first use, following url when it changed. */
+static enum o8_rc mirror_origin(git_remote **out, git_repository *repo,
+				const char *url, const char *spec,
+				const char *where, struct o8_err *err)
+{
+	int r = git_remote_lookup(out, repo, "origin");
+
+	if (r == GIT_ENOTFOUND) {
+		if (git_remote_create_with_fetchspec(out, repo, "origin", url, spec))
+			return gfail(err, O8_ERR, "cannot add remote '%s'", where);
+		return O8_OK;
+	}
+	if (r)
+		return gfail(err, O8_ERR, "cannot read remote 'origin'");
+	if (git_remote_url(*out) && !strcmp(git_remote_url(*out), url))
+		return O8_OK;
+	git_remote_free(*out);
+	*out = NULL;
+	if (git_remote_set_url(repo, "origin", url) ||
+	    git_remote_lookup(out, repo, "origin"))
+		return gfail(err, O8_ERR, "cannot point remote 'origin' at '%s'", where);
+	return O8_OK;
+}
+
+/*
+ * The branch's commit as the remote advertised it during the fetch: the
+ * tracking reference alone would keep a stale answer when the branch was
+ * deleted there.
+ */
+static enum o8_rc advertised(git_oid *out, git_remote *remote, const char *ref,
+			     const char *where, struct o8_err *err)
+{
+	const git_remote_head **heads;
+	size_t n, i;
+
+	if (git_remote_ls(&heads, &n, remote))
+		return gfail(err, O8_ERR, "cannot list the branches of '%s'", where);
+	for (i = 0; i < n; i++) {
+		if (!strcmp(heads[i]->name, ref)) {
+			*out = heads[i]->oid;
+			return O8_OK;
+		}
+	}
+	return o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0, "'%s' has no branch '%s'",
+			  where, ref + strlen("refs/heads/"));
+}
+
+static enum o8_rc mirror_fetch(struct o8_git *g, const char *url, const char *branch,
+			       char out_commit[41], const char *where,
+			       struct o8_err *err)
+{
+	char ref[512], spec[1100], tracking[560];
+	git_remote *remote = NULL;
+	git_fetch_options fo;
+	struct pstate st = { 0 };
+	git_oid tip, have;
+	enum o8_rc rc;
+	int valid = 0, r;
+	char *specs[] = { spec };
+	git_strarray arr = { specs, 1 };
+
+	if (snprintf(ref, sizeof(ref), "refs/heads/%s", branch) >= (int)sizeof(ref) ||
+	    git_reference_name_is_valid(&valid, ref) || !valid)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "'%s' is not a valid branch name", branch);
+	snprintf(tracking, sizeof(tracking), "refs/remotes/origin/%s", branch);
+	snprintf(spec, sizeof(spec), "+%s:%s", ref, tracking);
+	if ((rc = mirror_origin(&remote, g->repo, url, spec, where, err)))
+		return rc;
+	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+	set_callbacks(&fo.callbacks, &st);
+	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+	st.refname = ref;
+	r = git_remote_fetch(remote, &arr, &fo, "orc8r: follow the remote");
+	if (r)
+		rc = net_fail(err, &st, r, "fetch from", where);
+	else if (!(rc = advertised(&tip, remote, ref, where, err)) &&
+		 (git_reference_name_to_id(&have, g->repo, tracking) ||
+		  !git_oid_equal(&have, &tip)))
+		rc = o8_err_set(err, O8_ERR, NULL, 0, 0,
+				"fetching '%s' from '%s' did not update '%s'",
+				branch, where, tracking);
+	if (!rc)
+		git_oid_tostr(out_commit, 41, &tip);
+	git_remote_free(remote);
+	return rc;
+}
+
+enum o8_rc o8_git_fetch_remote(struct o8_git **out_repo, const char *dir,
+			       const char *url, const char *branch,
+			       char out_commit[41], struct o8_err *err)
+{
+	struct o8_git *g = NULL;
+	char where[512];
+	enum o8_rc rc;
+
+	if (out_repo)
+		*out_repo = NULL;
+	out_commit[0] = '\0';
+	if (!url || !*url || !branch || !*branch || !dir || !*dir)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "following a remote needs a URL, a branch and a directory");
+	copy_url(where, sizeof(where), url);
+	/* libgit2 calls a missing directory an "unsupported URL protocol" */
+	if ((url[0] == '/' || url[0] == '.') && access(url, F_OK))
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot fetch from '%s': %s",
+				  where, strerror(errno));
+	if (git_libgit2_init() < 0)
+		return gfail(err, O8_ERR, "cannot start libgit2");
+	rc = mirror_init(dir, err);
+	if (!rc)
+		rc = o8_git_open(&g, dir, err);
+	if (!rc)
+		rc = mirror_fetch(g, url, branch, out_commit, where, err);
+	if (rc || !out_repo)
+		o8_git_free(g);
+	else
+		*out_repo = g;
+	if (rc)
+		out_commit[0] = '\0';
+	git_libgit2_shutdown();
+	return rc;
+}

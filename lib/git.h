@@ -1,7 +1,8 @@
 /*
  * git.h - the repository through libgit2: snapshots of the YAML files of
- * any revision or of the work tree, their difference, and the commit +
- * push that `orc8r apply` makes.
+ * any revision or of the work tree, their difference, the commit + push
+ * that `orc8r apply` makes, and the mirror of a remote branch that syncd
+ * follows.
  *
  * A snapshot is the list of configuration files (path, blob id, size) of
  * one revision or of the work tree, chosen by the loader's rules (model.h):
@@ -196,5 +197,32 @@ struct o8_git_push_info {
  */
 enum o8_rc o8_git_push(struct o8_git_push_info *info, struct o8_git *g,
 		       struct o8_err *err);
+
+/* --- following a remote (syncd) ------------------------------------------- */
+
+/*
+ * Keeps dir a bare mirror of one branch of url and returns the commit that
+ * branch points at on the remote now (out_commit, 40 hex digits).
+ *
+ * The first call creates dir (directories included) as a bare repository
+ * with a remote "origin" = url: git init --bare plus git remote add, never a
+ * checkout.  Every call fetches only +refs/heads/<branch> into
+ * refs/remotes/origin/<branch>, without tags; the '+' lets a force-pushed
+ * (rewritten) branch be followed.  When url differs from origin's, origin
+ * follows url.  url may be a plain path, file://, git://, ssh or https;
+ * credentials as for o8_git_push.  o8_git_snapshot(*out_repo, out_commit)
+ * then reads that revision.
+ *
+ * *out_repo (the caller frees it with o8_git_free) is set on success only;
+ * out_repo may be NULL when the caller only wants the commit.  On failure
+ * (remote unreachable, refused credentials, O8_ENOTFOUND: no such branch
+ * there) dir keeps what an earlier call fetched: references move only
+ * when a fetch completes.  O8_EINVALID: dir exists, is not empty and is no
+ * repository, or branch is not a valid branch name.  Messages name the URL
+ * without its user and password.
+ */
+enum o8_rc o8_git_fetch_remote(struct o8_git **out_repo, const char *dir,
+			       const char *url, const char *branch,
+			       char out_commit[41], struct o8_err *err);
 
 #endif

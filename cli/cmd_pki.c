@@ -2,11 +2,13 @@
  * orc8r pki - the certificate authority that lets syncd and the gateways
  * trust each other: `init` makes the CA and syncd's server certificate,
  * `enroll-token` a one-time token a gateway trades for its client
- * certificate, `revoke` cuts a gateway off, `list` shows what was issued.
+ * certificate, `revoke` cuts a gateway off, `list` shows what was issued,
+ * `api-token` makes a bearer token for syncd's HTTP API.
  *
- * All the work is in lib/pki.c; this file parses arguments (one argp per
- * sub-command, dispatched from the pki_cmds[] table) and prints.  The only
- * secret it ever prints is the new token, once, on stdout.
+ * All the work is in lib/pki.c and lib/apitoken.c; this file parses
+ * arguments (one argp per sub-command, dispatched from the pki_cmds[]
+ * table) and prints.  The only secrets it ever prints are new tokens,
+ * once, on stdout.
  */
 #include "cmds.h"
 
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "apitoken.h"
 #include "pki.h"
 #include "schema.h"
 
@@ -507,6 +510,107 @@ static int pki_list(int argc, char **argv, struct o8_cli *cli)
 	return ret;
 }
 
+/* --- pki api-token ------------------------------------------------------- */
+
+#define API_TOKENS_FILE "api-tokens"    /* syncd's default api_tokens_file */
+
+struct apitoken_args {
+	const char *dir;
+	const char *name;
+	enum o8_apitoken_role role;
+};
+
+static const struct argp_option apitoken_options[] = {
+	{ "dir", 'd', "DIR", 0, "the PKI directory (default .orc8r/pki)", 0 },
+	{ "role", 'r', "ROLE", 0,
+	  "read (default): GET the API; write: also POST, e.g. /v1/refresh", 0 },
+	{ 0 }
+};
+
+static error_t apitoken_parse(int key, char *arg, struct argp_state *state)
+{
+	struct apitoken_args *a = state->input;
+
+	switch (key) {
+	case 'd':
+		a->dir = arg;
+		break;
+	case 'r':
+		if (!o8_apitoken_role_parse(arg, &a->role))
+			argp_error(state, "--role is read or write, not '%s'", arg);
+		break;
+	case ARGP_KEY_ARG:
+		if (a->name)
+			argp_error(state, "too many arguments: '%s' (give one NAME)", arg);
+		if (!o8_apitoken_name_ok(arg))
+			argp_error(state, "'%s' is not a token name: 1 to %d of A-Z a-z 0-9 . _ @ -",
+				   arg, O8_APITOKEN_NAME_MAX);
+		a->name = arg;
+		break;
+	case ARGP_KEY_END:
+		if (!a->name)
+			argp_error(state, "name the token, e.g. after who uses it: ci, grafana");
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char apitoken_doc[] =
+	"Make a bearer token for syncd's HTTP API, named NAME, and print it once\n"
+	"on stdout.  Only its SHA-256 goes into DIR/api-tokens (mode 0600), the\n"
+	"file syncd reads (its api_tokens_file); syncd notices a new line without\n"
+	"a restart.  To revoke a token, delete its line."
+	"\v"
+	"examples:\n"
+	"  orc8r pki api-token grafana > grafana.token\n"
+	"  orc8r pki api-token ci --role write --dir /etc/orc8r/pki\n"
+	"\n"
+	"then: orc8r status --token-file grafana.token (or ORC8R_TOKEN=...)\n"
+	"\n"
+	"exit status: 0 printed, 1 failure (name taken, no PKI directory), 64 usage error.";
+
+static int pki_api_token(int argc, char **argv, struct o8_cli *cli)
+{
+	static const struct argp argp = { apitoken_options, apitoken_parse, "NAME",
+					  apitoken_doc, NULL, NULL, NULL };
+	struct apitoken_args a = { NULL, NULL, O8_APITOKEN_READ };
+	struct o8_err err = O8_ERR_INIT;
+	char *dir, *path = NULL, *token = NULL;
+	int ret = O8_EXIT_OK;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (!(dir = pki_dir(cli, a.dir)) || asprintf(&path, "%s/" API_TOKENS_FILE, dir) < 0) {
+		o8_cli_errorf("out of memory");
+		free(dir);
+		return O8_EXIT_FAIL;
+	}
+	if (o8_apitoken_create(&token, path, a.name, a.role, &err)) {
+		if (err.rc == O8_ENOTFOUND)
+			o8_err_prefix(&err, "no PKI directory (run 'orc8r pki init' first)");
+		o8_cli_error(&err);
+		ret = O8_EXIT_FAIL;
+		goto out;
+	}
+	if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
+		o8_cli_errorf("cannot write the token to stdout; delete the line '%s %s' "
+			      "from %s", o8_apitoken_role_name(a.role), a.name, path);
+		ret = O8_EXIT_FAIL;
+		goto out;
+	}
+	fprintf(stderr, "API token '%s' (role %s) added to %s;\n"
+		"it is shown this once: store it now\n", a.name, o8_apitoken_role_name(a.role),
+		path);
+out:
+	if (token)
+		explicit_bzero(token, strlen(token));
+	free(token);
+	free(path);
+	free(dir);
+	return ret;
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 static const struct pki_cmd {
@@ -514,6 +618,7 @@ static const struct pki_cmd {
 	int (*fn)(int argc, char **argv, struct o8_cli *cli);
 	const char *help;
 } pki_cmds[] = {
+	{ "api-token", pki_api_token, "make a bearer token for syncd's HTTP API" },
 	{ "enroll-token", pki_enroll_token, "make a one-time token a gateway enrols with" },
 	{ "init", pki_init, "make the CA and syncd's server certificate" },
 	{ "list", pki_list, "list the gateway certificates issued" },
@@ -540,6 +645,7 @@ static void pki_usage(FILE *f)
 		"  orc8r pki init --host syncd.example.org\n"
 		"  orc8r pki enroll-token lab/agw-1     # on the gateway: agwd --enroll TOKEN\n"
 		"  orc8r pki revoke lab/agw-1\n"
+		"  orc8r pki api-token ci --role write  # a token for syncd's HTTP API\n"
 		"\n"
 		"The PKI lives in .orc8r/pki of the repository unless --dir says otherwise;\n"
 		"'orc8r pki COMMAND --help' explains a command.\n");

@@ -2,7 +2,8 @@
 # test_pki.sh ORC8R - `orc8r pki`: init makes a CA and a server certificate
 # that GnuTLS's own certtool accepts (chain, SANs, purpose, CRL), with 0600
 # keys, and never replaces a CA; enroll-token prints a one-time token once
-# and stores only its hash; revoke and list work on the directory; usage
+# and stores only its hash; revoke and list work on the directory;
+# api-token prints an API token once and stores only its SHA-256; usage
 # errors exit 64 and failures 1 with the file named.
 # Needs certtool (Debian: gnutls-bin, in scripts/deps.sh): fails without it.
 set -eu
@@ -133,11 +134,36 @@ expect_exit 64 "$O8" pki enroll-token lab/agw-1 --ttl 5x
 expect_exit 64 "$O8" pki enroll-token lab/agw-1 lab/agw-2
 expect_exit 64 "$O8" pki revoke
 expect_exit 64 "$O8" pki list -o yaml
-for c in init enroll-token revoke list; do
+for c in init enroll-token revoke list api-token; do
 	expect_exit 0 "$O8" pki "$c" --help
 	grep -q "orc8r pki $c" "$T/out" || fail "'pki $c --help' has no example"
 done
 expect_exit 0 "$O8" pki --help
 grep -q 'enroll-token' "$T/out" || fail "'pki --help' does not list enroll-token"
+
+# 9. api-token: the token once on stdout, a note on stderr, a 0600 line
+#    "ROLE NAME SHA256" in api-tokens and never the token itself.
+expect_exit 0 "$O8" -C "$T/repo" pki api-token ci --role write
+[ "$(wc -l <"$T/out")" -eq 1 ] || fail "api-token printed more than the token"
+atok=$(cat "$T/out")
+echo "$atok" | grep -Eq '^o8a1\.[0-9a-f]{64}$' || fail "api token has the wrong shape"
+grep -q 'shown this once' "$T/err" || fail "api-token does not say it is shown once: $(cat "$T/err")"
+grep -q "$atok" "$T/err" && fail "the api token went to stderr"
+[ "$(mode "$P/api-tokens")" = 600 ] || fail "api-tokens is $(mode "$P/api-tokens"), expected 600"
+hash=$(printf %s "$atok" | sha256sum | cut -d' ' -f1)
+grep -qx "write ci $hash" "$P/api-tokens" || fail "no 'write ci SHA256' line: $(cat "$P/api-tokens")"
+if grep -q "${atok#o8a1.}" "$P/api-tokens"; then fail "the api token is stored in clear"; fi
+expect_exit 0 "$O8" pki api-token grafana --dir "$P"
+grep -Eqx 'read grafana [0-9a-f]{64}' "$P/api-tokens" || fail "the default role is not read"
+[ "$(wc -l <"$P/api-tokens")" -eq 2 ] || fail "api-tokens: $(cat "$P/api-tokens")"
+expect_exit 1 "$O8" pki api-token ci --dir "$P"
+grep -q "already has a token named 'ci'" "$T/err" || fail "reused name: $(cat "$T/err")"
+[ ! -s "$T/out" ] || fail "a refused api-token printed a token"
+expect_exit 1 "$O8" -C "$T/empty" pki api-token ci
+grep -q "run 'orc8r pki init' first" "$T/err" || fail "api-token without a PKI: $(cat "$T/err")"
+expect_exit 64 "$O8" pki api-token
+expect_exit 64 "$O8" pki api-token 'a b'
+expect_exit 64 "$O8" pki api-token x y
+expect_exit 64 "$O8" pki api-token x --role admin
 
 echo "ok: pki"

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "apiclient.h"
 #include "err.h"
 
 /* Exit codes: scripts rely on these (DESIGN.md section 6). */
@@ -18,7 +19,9 @@ enum {
 	O8_EXIT_OK = 0,
 	O8_EXIT_FAIL = 1,
 	O8_EXIT_CHANGES = 2,    /* plan --detailed-exitcode */
-	O8_EXIT_INVALID = 3,    /* the repository does not validate */
+	O8_EXIT_INVALID = 3,    /* the repository does not validate (or syncd
+				   rejected the commit: apply --wait) */
+	O8_EXIT_NOT_IN_SYNC = 5, /* status --check: not every gateway in sync */
 	O8_EXIT_USAGE = 64,     /* argp's EX_USAGE */
 };
 
@@ -36,6 +39,8 @@ o8_cmd_fn cmd_schema;
 o8_cmd_fn cmd_plan;
 o8_cmd_fn cmd_apply;
 o8_cmd_fn cmd_pki;
+o8_cmd_fn cmd_status;
+o8_cmd_fn cmd_diff;
 
 
 /* cli.c */
@@ -60,6 +65,30 @@ void o8_cli_print_diags(FILE *f, const struct o8_diags *d, bool color);
 struct o8_counts;
 void o8_cli_report_validation(const struct o8_counts *c, const struct o8_diags *d,
 			      size_t nfiles, int out, bool quiet, bool color);
+
+/* cmd_status.c: how status, diff and apply --wait reach syncd. */
+
+/*
+ * argp child for --server, --ca, --token-file, --cert and --key; its input
+ * (state->child_inputs[i], set by the parent on ARGP_KEY_INIT) is a
+ * struct o8_api_opts.
+ */
+extern const struct argp o8_cli_api_argp;
+
+/* What status and diff share: -C, -o text|json and the server options. */
+struct o8_cli_query {
+	struct o8_api_opts api;         /* api.dir: -C, else the global -C */
+	int out;                        /* enum o8_out */
+};
+
+/* argp child for struct o8_cli_query (with o8_cli_api_argp as its own). */
+extern const struct argp o8_cli_query_argp;
+
+/*
+ * The syncd client for o (o->dir defaults to dir), or NULL after printing
+ * why not.  Free it with o8_api_free.
+ */
+struct o8_api *o8_cli_api_open(struct o8_api_opts *o, const char *dir);
 
 /* argp_program_version etc. live in main.c. */
 extern const char o8_cli_version[];

@@ -26,10 +26,12 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "apply", cmd_apply, "validate, commit and push the work tree's configuration" },
+	{ "diff", cmd_diff, "what a gateway still lacks of its desired configuration" },
 	{ "init", cmd_init, "create a new repository with an example network" },
 	{ "pki", cmd_pki, "make the CA, enrolment tokens and revoke gateways" },
 	{ "plan", cmd_plan, "show what a change does: objects and gateways affected" },
 	{ "schema", cmd_schema, "describe the YAML format (text or JSON Schema)" },
+	{ "status", cmd_status, "every gateway's desired and applied commit, as syncd sees it" },
 	{ "validate", cmd_validate, "check every file of the repository" },
 };
 
@@ -58,7 +60,7 @@ static void usage(FILE *f)
 		"'orc8r COMMAND --help' explains a command; man orc8r and man 5 orc8r-yaml\n"
 		"document the commands and the YAML format.\n"
 		"exit status: 0 ok, 1 failure, 2 plan has changes (--detailed-exitcode),\n"
-		"3 invalid configuration, 64 usage error.\n");
+		"3 invalid configuration, 5 not in sync (status --check), 64 usage error.\n");
 }
 
 int main(int argc, char **argv)

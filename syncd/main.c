@@ -1,0 +1,274 @@
+/*
+ * main.c - syncd's command line: every config key is also a flag (the
+ * table in config.c drives both), -n checks the config and exits, SIGHUP
+ * reloads it (a bad file keeps the running config), SIGTERM drains.
+ */
+#include <argp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "bootstrap.h"
+#include "config.h"
+#include "syncd.h"
+
+#ifndef O8_VERSION
+#define O8_VERSION "0.0.0"
+#endif
+
+#define KEY_BASE 1000
+
+struct args {
+	struct syncd_config *cfg;
+	const char *path;
+	bool path_given, check_only, verbose;
+	int failed;
+};
+
+struct main_ctx {
+	struct syncd s;
+	struct syncd_config cfg;
+	struct syncd_bootstrap *boot;
+	bool verbose;
+};
+
+static void print_diags(const struct o8_diags *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct o8_diag *g = &d->v[i];
+
+		if (g->line)
+			fprintf(stderr, "%s:%u:%u: %s\n", g->file, g->line, g->col, g->msg);
+		else
+			fprintf(stderr, "%s: %s\n", g->file ? g->file : "syncd", g->msg);
+	}
+}
+
+static error_t parse_opt(int key, char *arg, struct argp_state *st)
+{
+	struct args *a = st->input;
+	struct o8_err err = O8_ERR_INIT;
+	const struct syncd_config_key *k = key >= KEY_BASE && key < KEY_BASE + 1000 ?
+		syncd_config_key((size_t)(key - KEY_BASE)) : NULL;
+
+	if (k) {
+		if (syncd_config_set(a->cfg, k->key, arg, &err))
+			argp_error(st, "--%s: %s", k->flag, err.msg);
+		return 0;
+	}
+	switch (key) {
+	case 'c': a->path = arg; a->path_given = true; break;
+	case 'n': a->check_only = true; break;
+	case 'v': a->verbose = true; break;
+	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
+	default: return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const char doc[] =
+	"syncd -- brings every AGW to the config in git\v"
+	"syncd follows a branch of the operators' repository (polling, and at "
+	"once on POST /v1/webhook), compiles each new commit, and sends every "
+	"connected AGW (agwd, mutual TLS) exactly the records it lacks.  Its "
+	"HTTP API serves orc8r status, orc8r diff and orc8r apply --wait.\n\n"
+	"Every key of the config file (YAML) is also a flag; flags win.\n\n"
+	"Examples:\n"
+	"  syncd -c /etc/orc8r/syncd.yaml\n"
+	"  syncd -n -c /etc/orc8r/syncd.yaml          check the config, exit\n"
+	"  syncd --pki pki --repo-url file:///srv/net.git --state-dir /tmp/s\n\n"
+	"Signals: SIGHUP reloads the config, SIGTERM stops cleanly.\n"
+	"Exit status: 0 stopped cleanly or config valid (-n), 1 error, "
+	"3 invalid config.";
+
+/* argp options: three of our own, then one per config key. */
+static struct argp_option *make_options(void)
+{
+	static const struct argp_option own[] = {
+		{ "config", 'c', "FILE", 0, "config file (default " SYNCD_CONFIG_PATH
+		  " when it exists)", 0 },
+		{ "check", 'n', NULL, 0, "check the config and exit", 0 },
+		{ "verbose", 'v', NULL, 0, "log every push and API request", 0 },
+	};
+	size_t n = 0, nown = sizeof(own) / sizeof(own[0]);
+	struct argp_option *o;
+
+	while (syncd_config_key(n))
+		n++;
+	o = calloc(nown + n + 2, sizeof(*o));
+	if (!o)
+		return NULL;
+	memcpy(o, own, sizeof(own));
+	o[nown].doc = "Config keys (also in the file):";
+	o[nown].group = 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct syncd_config_key *k = syncd_config_key(i);
+
+		o[nown + 1 + i] = (struct argp_option){ k->flag, KEY_BASE + (int)i,
+							k->arg, 0, k->doc, 1 };
+	}
+	return o;
+}
+
+static void opts_from(struct syncd_opts *o, const struct syncd_config *c, bool verbose)
+{
+	o->listen = c->listen;
+	o->api = c->api;
+	o->api_tls = c->api_tls;
+	o->pki = c->pki;
+	o->store = c->store;
+	o->state_dir = c->state_dir;
+	o->repo_url = c->repo_url;
+	o->repo_branch = c->repo_branch;
+	o->repo_dir = c->repo_dir;
+	o->poll_s = c->repo_poll;
+	o->webhook_secret = c->webhook_secret;
+	o->webhook_secret_len = c->webhook_secret_len;
+	o->api_tokens_file = c->api_tokens_file;
+	o->max_frame = c->max_frame;
+	o->verbose = verbose || c->log_level == SYNCD_LOG_DEBUG;
+}
+
+static void on_term(uv_signal_t *h, int signum)
+{
+	struct main_ctx *m = h->data;
+
+	syncd_log(&m->s, "%s: stopping", strsignal(signum));
+	uv_close((uv_handle_t *)&m->s.sigterm, NULL);
+	uv_close((uv_handle_t *)&m->s.sigint, NULL);
+	uv_close((uv_handle_t *)&m->s.sighup, NULL);
+	syncd_bootstrap_free(m->boot);
+	m->boot = NULL;
+	syncd_stop(&m->s);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+	struct main_ctx *m = h->data;
+	struct o8_diags d = O8_DIAGS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+
+	(void)signum;
+	if (syncd_config_reload(&m->cfg, &d, &err)) {
+		print_diags(&d);
+		syncd_log(&m->s, "reload refused, keeping the running config: %s",
+			  err.msg[0] ? err.msg : "invalid config");
+		o8_diags_free(&d);
+		return;
+	}
+	o8_diags_free(&d);
+	/* the old strings are gone: every borrowed pointer is taken again */
+	opts_from(&m->s.opts, &m->cfg, m->verbose);
+	syncd_apply_opts(&m->s);
+}
+
+static void boot_event(const struct syncd_bootstrap_event *ev, void *payload)
+{
+	struct main_ctx *m = payload;
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s from %s%s%s", ev->action, ev->peer,
+		 ev->serial ? ", serial " : "", ev->serial ? ev->serial : "");
+	syncd_log(&m->s, "bootstrap: %s/%s %s: %s%s%s", ev->network ? ev->network : "?",
+		  ev->gateway ? ev->gateway : "?", what, ev->result,
+		  ev->detail ? ": " : "", ev->detail ? ev->detail : "");
+	syncd_event(&m->s, ev->network, ev->gateway, "bootstrap", NULL, what,
+		    ev->detail && strcmp(ev->result, "ok") ? ev->detail : ev->result);
+}
+
+static enum o8_rc start_bootstrap(struct main_ctx *m, uv_loop_t *loop,
+				  struct o8_err *err)
+{
+	struct syncd_bootstrap_opts o = SYNCD_BOOTSTRAP_OPTS_INIT;
+
+	o.listen = m->cfg.bootstrap;
+	o.pki = m->cfg.pki;
+	o.event = boot_event;
+	o.payload = m;
+	return syncd_bootstrap_start(&m->boot, loop, &o, err);
+}
+
+static int run(struct main_ctx *m, bool verbose)
+{
+	struct o8_err err = O8_ERR_INIT;
+	uv_loop_t loop;
+	int rc = 0;
+
+	uv_loop_init(&loop);
+	m->s.loop = &loop;
+	m->verbose = verbose;
+	opts_from(&m->s.opts, &m->cfg, verbose);
+	if (syncd_start(&m->s, &err) ||
+	    start_bootstrap(m, &loop, &err)) {
+		fprintf(stderr, "syncd: %s\n", err.msg);
+		rc = 1;
+		syncd_stop(&m->s);
+	} else {
+		uv_signal_init(&loop, &m->s.sigterm);
+		uv_signal_init(&loop, &m->s.sigint);
+		uv_signal_init(&loop, &m->s.sighup);
+		m->s.sigterm.data = m->s.sigint.data = m->s.sighup.data = m;
+		uv_signal_start(&m->s.sigterm, on_term, SIGTERM);
+		uv_signal_start(&m->s.sigint, on_term, SIGINT);
+		uv_signal_start(&m->s.sighup, on_hup, SIGHUP);
+		syncd_log(&m->s, "ready to serve (orc8r %s)", O8_VERSION);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	syncd_free(&m->s);
+	if (uv_loop_close(&loop) != 0)
+		uv_print_all_handles(&loop, stderr);
+	return rc;
+}
+
+const char *argp_program_version = "syncd " O8_VERSION;
+
+int main(int argc, char **argv)
+{
+	static struct main_ctx m;
+	struct argp argp = { NULL, parse_opt, NULL, doc, NULL, NULL, NULL };
+	struct args a = { &m.cfg, SYNCD_CONFIG_PATH, false, false, false, 0 };
+	struct o8_diags d = O8_DIAGS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	syncd_config_init(&m.cfg);
+	struct argp_option *options = make_options();
+
+	if (!options)
+		return 1;
+	argp.options = options;
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (a.path_given || access(a.path, F_OK) == 0) {
+		if (syncd_config_load(&m.cfg, a.path, &d, &err)) {
+			print_diags(&d);
+			if (!d.n)
+				fprintf(stderr, "syncd: %s\n", err.msg);
+			return d.n ? 3 : 1;
+		}
+	}
+	if (syncd_config_check(&m.cfg, &d, &err)) {
+		print_diags(&d);
+		if (!d.n)
+			fprintf(stderr, "syncd: %s\n", err.msg);
+		return d.n ? 3 : 1;
+	}
+	o8_diags_free(&d);
+	if (a.check_only) {
+		printf("syncd: config OK%s%s\n", a.path_given ? " " : "",
+		       a.path_given ? a.path : "");
+		syncd_config_done(&m.cfg);
+		free(options);
+		return 0;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	rc = run(&m, a.verbose);
+	syncd_config_done(&m.cfg);
+	free(options);
+	curl_global_cleanup();
+	return rc;
+}

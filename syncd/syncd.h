@@ -1,0 +1,162 @@
+/*
+ * syncd.h - the parts of syncd and what they share.
+ *
+ *   main.c       command line, config (config.c), start-up, signals
+ *   core.c       generations (one compiled commit each), the AGWs'
+ *                connections, what each AGW is sent, the store
+ *   api.c        the HTTP API's routes and their JSON
+ *   bootstrap.c  the enrolment port
+ *
+ * Everything runs on one libuv loop thread, but git fetches and compiles,
+ * which run in libuv's thread pool and hand a finished generation back to
+ * the loop.  So the state below needs no locks.
+ */
+#ifndef O8_SYNCD_H
+#define O8_SYNCD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <gnutls/gnutls.h>
+#include <uv.h>
+
+#include "conn.h"
+#include "desired.h"
+#include "err.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "pki.h"
+#include "store.h"
+#include "strmap.h"
+
+/* What core.c needs to run (main.c fills it from the config). */
+struct syncd_opts {
+	const char *listen;             /* southbound "HOST:PORT" */
+	const char *api;                /* "HOST:PORT" */
+	bool api_tls;
+	const char *pki;                /* the PKI directory */
+	const char *store;              /* store URL */
+	const char *state_dir;          /* made (0700) at start */
+	const char *repo_url, *repo_branch, *repo_dir;
+	unsigned poll_s;                /* 0: webhook only */
+	const uint8_t *webhook_secret;  /* NULL: webhooks refused */
+	size_t webhook_secret_len;
+	const char *api_tokens_file;
+	size_t max_frame;
+	bool verbose;
+};
+
+/* A compiled commit, shared by every AGW that holds or is sent it. */
+struct syncd_gen {
+	struct o8_desired *d;
+	uint64_t version;
+	int refs;
+	uint64_t arrived_ns;            /* uv_hrtime() when it was installed */
+};
+
+struct syncd_agent {
+	char id[132];                   /* "network/gateway" */
+	char network[64], gateway[64];
+	struct syncd_link *link;        /* the live connection, NULL offline */
+	bool hello_done;
+	uint64_t applied_version;       /* what it holds (Hello, then Acks) */
+	char applied_commit[41];
+	struct o8_wire_kind_digests kd; /* of what it holds */
+	bool kd_known;
+	struct syncd_gen *base;         /* the generation it holds, when known */
+	struct syncd_gen *inflight;     /* sent, not answered yet */
+	uint64_t inflight_ns;
+	/* a DigestReply being received */
+	bool awaiting_digests;
+	uint32_t digest_kinds;
+	struct o8_desired_have *have;
+	size_t nhave, caphave;
+	uint64_t failed_version;
+	char *last_error;
+	int64_t last_seen;              /* unix seconds */
+	int64_t acked_at_ms;            /* unix milliseconds of the last ack */
+	char *kpis;                     /* JSON object text of the last report */
+	char *report_status;
+	int64_t report_at;
+	uint64_t bytes_sent;            /* over every connection */
+	char *cert_serial;
+};
+
+struct syncd {
+	uv_loop_t *loop;
+	struct syncd_opts opts;
+	struct o8_store *store;
+	struct o8_pki_trust *trust;
+	gnutls_certificate_credentials_t creds;
+	struct o8_conn_ctx cctx;
+	uv_tcp_t listener;
+	uint16_t listen_port;
+	struct o8_httpd *api;
+	struct o8_apitoken_set *tokens;
+	struct o8_metrics *metrics;
+	struct {
+		struct o8_metric *connected, *in_sync, *desired_version,
+			*push_latency, *bytes_sent, *frames_rejected,
+			*fetch_ok, *fetch_error, *agws;
+	} m;
+
+	struct o8_strmap agents;        /* id -> struct syncd_agent */
+	struct syncd_gen *cur, *prev;
+	uint64_t max_version;           /* the highest version seen anywhere */
+
+	/* fetching */
+	uv_timer_t poll;
+	uv_work_t work;
+	bool fetching, fetch_again;
+	char fetch_actor[64];
+	struct o8_git *repo;            /* used by the worker only */
+	uint64_t work_version;
+	char work_commit[41];
+	struct o8_desired *work_gen;
+	struct o8_err work_err;
+	bool work_same, work_renumber;
+	bool renumber;                  /* rebuild the commit with a new version */
+	char work_cur_commit[41], work_rejected[41];
+	uint64_t restored_version;      /* the store's newest desired version */
+	char restored_commit[41];       /* ... and its commit */
+	char rejected_commit[41];
+	char *rejected_reason;
+	int64_t fetched_at;
+
+	bool ready, stopping;
+	uv_signal_t sigterm, sigint, sighup;
+};
+
+/* A connection's link to its agent (known once its certificate passed). */
+struct syncd_link {
+	struct syncd *s;
+	struct o8_conn *conn;
+	struct syncd_agent *a;
+};
+
+/* core.c */
+enum o8_rc syncd_start(struct syncd *s, struct o8_err *err);
+void syncd_stop(struct syncd *s);
+/* After the loop ended: frees what syncd_start made. */
+void syncd_free(struct syncd *s);
+void syncd_fetch(struct syncd *s, const char *actor);
+/* After a config reload changed s->opts: poll interval, webhook secret,
+ * API tokens, repository.  Listeners and the store keep their start-up
+ * values until a restart (logged). */
+void syncd_apply_opts(struct syncd *s);
+/* Appends to the audit log (failures are logged, not returned). */
+void syncd_event(struct syncd *s, const char *network, const char *gateway,
+		 const char *who, const char *commit, const char *what,
+		 const char *result);
+void syncd_log(const struct syncd *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "in-sync", "pending", "drifted", "offline", "failed" (api.md). */
+const char *syncd_agent_state(const struct syncd *s, const struct syncd_agent *a);
+struct syncd_agent *syncd_agent_find(struct syncd *s, const char *network,
+				     const char *gateway);
+
+/* api.c */
+enum o8_rc syncd_api_start(struct syncd *s, struct o8_err *err);
+
+#endif

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""test_sync.py - the sync loop end to end with real processes on 127.0.0.1:
+syncd, agwd --simulate, a bare git remote, the PKI.  One case per ctest
+test: test/e2e/test_sync.py CASE.  Each starts its own world on free ports
+and stops it afterwards.
+"""
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Failure, World, run, wait_for  # noqa: E402
+
+AGWS = 6
+OLD_KI = '6b0d549b6f03675a1600a35a099950d8'       # subscriber 001010000000005
+SIMS = 'networks/lab/subscribers/lab-sims.yaml'
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def change_ki(w, new):
+    return w.commit_push(SIMS, lambda t: t.replace(OLD_KI, new, 1),
+                         'rotate the ki of 001010000000005')
+
+
+def bytes_sent(w):
+    st = w.status()
+    return {(g['network'], g['name']): w.gateway(g['network'], g['name'])['bytes_sent']
+            for g in st['gateways']}
+
+
+def agent_dirs(w):
+    return sorted(os.path.join(w.astate, d) for d in os.listdir(w.astate)
+                  if d.startswith('agw-'))
+
+
+# --- cases -------------------------------------------------------------------
+
+def case_converge(w):
+    st = w.wait_converged()
+    check(st['summary']['failed'] == 0, st)
+    for d in agent_dirs(w):
+        mc = os.path.join(d, 'current', 'gateway.mconfig')
+        check(os.path.exists(mc), f'{mc} missing')
+        with open(mc) as f:
+            text = f.read()
+        check('configsByKey' in text, f'{mc}: not an mconfig')
+        check(OLD_KI not in text, f'{mc}: a Ki in the mconfig')
+        mode = os.stat(os.path.join(d, 'agw.key')).st_mode & 0o777
+        check(mode == 0o600, f'agw.key mode {oct(mode)}')
+    g = st['gateways'][0]
+    one = w.gateway(g['network'], g['name'])
+    wait_for('a state report with KPIs',
+             lambda: 'uptime_s' in w.gateway(g['network'], g['name'])['kpis'])
+    check(one['applied_commit'] == st['commit'], one)
+    ev = w.http('GET', '/v1/events?limit=50')['events']
+    check(any(e['action'].startswith('compile version') for e in ev), ev)
+    # the CLI reads the same API
+    out = w.orc8r('status')
+    check(f'{AGWS} gateways: {AGWS} in-sync' in out.stdout, out.stdout)
+
+
+def case_delta(w):
+    st = w.wait_converged()
+    before = bytes_sent(w)
+    check(all(b > 5000 for b in before.values()), f'first sync too small: {before}')
+    commit = change_ki(w, '00112233445566778899aabbccddeeff')
+    code, _ = w.webhook()
+    check(code == 202, f'webhook: {code}')
+    st = w.wait_converged(commit, timeout=30)
+    after = bytes_sent(w)
+    for gw, b in after.items():
+        sent = b - before[gw]
+        # one Subscriber record (~170 bytes with its digest) in one frame
+        # and one TLS record: far below the first full sync
+        check(0 < sent < 600, f'{gw}: {sent} bytes for a one-subscriber change')
+    check(st['version'] == 2, st)
+    d = w.http('GET', f'/v1/gateways/lab/{st["gateways"][0]["name"]}/diff')
+    check(d['exact'] and not d['upserts'] and not d['deletes'], d)
+
+
+def case_agwd_restart(w):
+    w.wait_converged()
+    before = bytes_sent(w)
+    w.stop('agwd', signal.SIGKILL)
+    wait_for('every AGW offline', lambda: w.status()['summary']['offline'] == AGWS)
+    w.start_agwd()
+    w.wait_converged()
+    check(bytes_sent(w) == before, 'a restarted agwd was sent config again')
+
+
+def case_syncd_restart(w):
+    st = w.wait_converged()
+    ev_before = w.http('GET', '/v1/events?limit=100')['events']
+    w.stop('syncd', signal.SIGKILL)
+    w.start_syncd()
+    st2 = w.wait_converged(st['commit'])
+    check(st2['version'] == st['version'], f'version moved: {st["version"]} -> {st2["version"]}')
+    check(all(v == 0 for v in bytes_sent(w).values()), 'config resent after a syncd restart')
+    ids = {e['id'] for e in w.http('GET', '/v1/events?limit=1000')['events']}
+    check(all(e['id'] in ids for e in ev_before), 'events lost')
+    # and a change after the restart still goes out as a delta
+    commit = change_ki(w, 'ffeeddccbbaa99887766554433221100')
+    w.webhook()
+    w.wait_converged(commit)
+    check(all(0 < v < 600 for v in bytes_sent(w).values()), bytes_sent(w))
+
+
+def case_store_lost(w):
+    """syncd loses its whole state dir: the AGWs hold newer versions than it
+    knows, so it renumbers the commit above theirs and, comparing digests,
+    sends nothing but the version."""
+    st = w.wait_converged()
+    commit = change_ki(w, '00000000000000000000000000000001')
+    w.webhook()
+    st = w.wait_converged(commit)
+    check(st['version'] == 2, st)
+    w.stop('syncd', signal.SIGKILL)
+    import shutil
+    shutil.rmtree(w.sstate)
+    w.start_syncd()
+    st = w.wait_converged(commit)
+    check(st['version'] > 2, f'not renumbered above the AGWs: {st["version"]}')
+    # digests matched: only an empty delta (the new number) went out
+    check(all(v < 200 for v in bytes_sent(w).values()), bytes_sent(w))
+
+
+def case_offline_change(w):
+    w.wait_converged()
+    before = bytes_sent(w)
+    w.stop('agwd')
+    wait_for('every AGW offline', lambda: w.status()['summary']['offline'] == AGWS)
+    commit = change_ki(w, '0123456789abcdef0123456789abcdef')
+    w.webhook()
+    wait_for('the new commit compiled', lambda: w.status()['commit'] == commit)
+    w.start_agwd()
+    w.wait_converged(commit)
+    for gw, b in bytes_sent(w).items():
+        sent = b - before[gw]
+        check(0 < sent < 600, f'{gw}: {sent} bytes after an offline change')
+
+
+def case_webhook(w):
+    w.wait_converged()
+    code, _ = w.webhook(secret='not-the-secret')
+    check(code == 401, f'webhook with a wrong signature: {code}')
+    code, _ = w.http('POST', '/v1/webhook', body=b'{}', raw=True, token=False)
+    check(code == 401, f'webhook without a signature: {code}')
+    code, _ = w.http('GET', '/v1/status', raw=True, token=False)
+    check(code == 401, f'status without a token: {code}')
+    commit = change_ki(w, 'abcdefabcdefabcdefabcdefabcdef01')
+    code, _ = w.webhook()
+    check(code == 202, code)
+    w.wait_converged(commit, timeout=20)
+    ev = w.http('GET', '/v1/events?limit=20')['events']
+    check(any(e['actor'] == 'webhook' and e['commit'] == commit for e in ev), ev)
+    text = w.http('GET', '/metrics', raw=True, token=False)[1].decode()
+    check(re.search(r'^orc8r_syncd_agws_in_sync %d$' % AGWS, text, re.M), text)
+
+
+# --- a hand-made client: what a broken or hostile AGW could send ---------------
+
+def varint(n):
+    out = b''
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def hello(gateway_id):
+    gid = gateway_id.encode()
+    inner = b'\x08\x01' + b'\x1a' + varint(len(gid)) + gid
+    env = b'\x0a' + varint(len(inner)) + inner
+    return len(env).to_bytes(4, 'big') + env
+
+
+def intruder(w, name):
+    """A certificate for lab/NAME (not a declared gateway), enrolled like an AGW."""
+    d = os.path.join(w.root, name)
+    os.makedirs(d)
+    key, req, tmpl = (os.path.join(d, f) for f in ('k.pem', 'req.pem', 't.cfg'))
+    with open(tmpl, 'w') as f:
+        f.write(f'cn = "lab/{name}"\n')
+    run(['certtool', '--generate-privkey', '--key-type', 'ecdsa', '--curve', 'secp256r1',
+         '--outfile', key])
+    run(['certtool', '--generate-request', '--load-privkey', key, '--template', tmpl,
+         '--outfile', req])
+    tok = w.orc8r('pki', 'enroll-token', f'lab/{name}', '--dir', w.pki).stdout
+    tok = [t for t in tok.split() if t.startswith('o8e1.')][0]
+    with open(req) as f:
+        body = ('{"token": "%s", "csr": %s}' % (tok, __import__('json').dumps(f.read()))).encode()
+    ctx = ssl.create_default_context(cafile=os.path.join(w.pki, 'ca.crt'))
+    r = urllib.request.Request(f'https://127.0.0.1:{w.ports["bootstrap"]}/v1/enroll',
+                               data=body, method='POST',
+                               headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(r, context=ctx, timeout=10) as resp:
+        cert = __import__('json').loads(resp.read())['certificate']
+    crt = os.path.join(d, 'c.pem')
+    with open(crt, 'w') as f:
+        f.write(cert)
+    return crt, key
+
+
+def tls_connect(w, crt, key):
+    ctx = ssl.create_default_context(cafile=os.path.join(w.pki, 'ca.crt'))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(crt, key)
+    raw = socket.create_connection(('127.0.0.1', w.ports['listen']), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname='127.0.0.1')
+
+
+def closed_by_server(s):
+    """True when the server ends the connection (EOF) within the timeout."""
+    try:
+        while True:
+            if not s.recv(65536):
+                return True
+    except (ssl.SSLError, ConnectionResetError, ssl.SSLEOFError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def syncd_log(w):
+    with open(os.path.join(w.root, 'syncd.log'), errors='replace') as f:
+        return f.read()
+
+
+def rejected(w):
+    text = w.http('GET', '/metrics', raw=True, token=False)[1].decode()
+    m = re.search(r'^orc8r_syncd_frames_rejected_total (\S+)$', text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def case_bad_frame(w):
+    w.wait_converged()
+    crt, key = intruder(w, 'fuzzer')
+    s = tls_connect(w, crt, key)
+    s.sendall(b'\xff\xff\xff\xff')      # 4 GiB announced: over the limit
+    check(closed_by_server(s), 'a 4 GiB frame did not close the connection')
+    s = tls_connect(w, crt, key)
+    s.sendall(b'\x00\x00\x00\x03\xff\xff\xff')   # undecodable
+    check(closed_by_server(s), 'an undecodable frame did not close the connection')
+    s = tls_connect(w, crt, key)
+    s.sendall(b'\x00\x00\x00\x02\x1a\x00')       # an Ack before Hello
+    check(closed_by_server(s), 'a message out of order did not close the connection')
+    wait_for('three rejections counted', lambda: rejected(w) >= 3)
+    st = w.converged()
+    check(st and st['summary']['in_sync'] == AGWS, 'other AGWs were disturbed')
+    wait_for('the bad frame logged with its reason', lambda: 'bad frame' in syncd_log(w))
+
+
+def case_isolation(w):
+    st = w.wait_converged()
+    victim = st['gateways'][0]['name']
+    crt, key = intruder(w, 'mallory')
+    s = tls_connect(w, crt, key)
+    s.sendall(hello(f'lab/{victim}'))
+    check(closed_by_server(s), 'a Hello for another gateway was accepted')
+    wait_for('the impersonation logged with its reason',
+             lambda: 'certificate says lab/mallory' in syncd_log(w))
+    g = w.gateway('lab', victim)
+    check(g['connected'] and g['state'] == 'in-sync', f'the victim was disturbed: {g}')
+    # its own identity: accepted, and it is sent nothing (it is not declared)
+    s = tls_connect(w, crt, key)
+    s.sendall(hello('lab/mallory'))
+    s.settimeout(1.0)
+    data = s.recv(65536)
+    check(data and len(data) < 200, f'an undeclared gateway got {len(data)} bytes')
+    s.close()
+    # revoked: refused at the handshake's end
+    w.orc8r('pki', 'revoke', 'lab/mallory', '--dir', w.pki)
+    s = tls_connect(w, crt, key)
+    s.sendall(hello('lab/mallory'))
+    check(closed_by_server(s), 'a revoked certificate was accepted')
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        sys.exit(f'usage: {sys.argv[0]} {"|".join(CASES)}')
+    with World(agws=AGWS) as w:
+        w.setup()
+        CASES[sys.argv[1]](w)
+    print(f'ok: {sys.argv[1]}')
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (Failure, subprocess.CalledProcessError) as e:
+        print(f'FAIL: {e}', file=sys.stderr)
+        sys.exit(1)

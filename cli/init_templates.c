@@ -13,7 +13,7 @@ static const char config_yaml[] =
 	"apiVersion: orc8r/v1\n"
 	"kind: RepoConfig\n"
 	"# Where syncd's API is, for `orc8r status` and `orc8r apply --wait`.\n"
-	"server: https://127.0.0.1:9443\n";
+	"server: https://127.0.0.1:7445\n";
 
 static const char readme_md[] =
 	"# LTE network configuration\n"

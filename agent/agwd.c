@@ -81,6 +81,7 @@ struct agwd {
 	const char *enroll_file;
 	const char *reload_hook;
 	unsigned checkin_s;
+	unsigned renew_in_s;            /* tests: first renewal this soon */
 	unsigned simulate;
 	bool sim_kpis, quiet;
 	struct agent *agents;
@@ -685,7 +686,10 @@ static enum o8_rc agent_setup(struct agwd *d, struct agent *a, struct o8_err *er
 	uv_timer_init(d->loop, &a->checkin);
 	uv_timer_init(d->loop, &a->renew);
 	a->retry.data = a->checkin.data = a->renew.data = a;
-	schedule_renewal(a);
+	if (d->renew_in_s)
+		uv_timer_start(&a->renew, renew_fired, d->renew_in_s * 1000ull, 0);
+	else
+		schedule_renewal(a);
 	return O8_OK;
 }
 
@@ -775,7 +779,7 @@ static void on_signal(uv_signal_t *s, int signum)
 /* --- command line ------------------------------------------------------------- */
 
 enum { OPT_BOOTSTRAP = 256, OPT_ENROLL_FILE, OPT_SIM_KPIS, OPT_HOOK,
-       OPT_MAX_FRAME };
+       OPT_MAX_FRAME, OPT_RENEW_IN };
 
 static const struct argp_option options[] = {
 	{ "server", 's', "HOST:PORT", 0, "syncd's AGW port (mutual TLS)", 0 },
@@ -797,6 +801,9 @@ static const struct argp_option options[] = {
 	  "add made-up radio KPIs to the reports (demos)", 0 },
 	{ "max-frame", OPT_MAX_FRAME, "BYTES", 0, "largest frame accepted (default 16 MiB)", 0 },
 	{ "quiet", 'q', NULL, 0, "log only errors", 0 },
+	{ "renew-in", OPT_RENEW_IN, "SECONDS", 0,
+	  "renew the certificate this soon after start, then at 2/3 of its life "
+	  "as usual (to check renewal end to end)", 0 },
 	{ 0 }
 };
 
@@ -871,6 +878,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *st)
 	case OPT_SIM_KPIS: d->sim_kpis = true; break;
 	case OPT_MAX_FRAME: d->ctx.max_frame = parse_num(st, arg, 1024, 0xffffffffu); break;
 	case 'q': d->quiet = true; break;
+	case OPT_RENEW_IN: d->renew_in_s = (unsigned)parse_num(st, arg, 1, 86400); break;
 	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
 		if (!d->server_host)

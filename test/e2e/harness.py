@@ -64,7 +64,7 @@ class World:
     stopped and (unless keep) its directory removed on exit."""
 
     def __init__(self, agws=3, keep=False, root=None, quiet=True, checkin=5,
-                 verbose_syncd=False):
+                 verbose_syncd=False, hook=None, syncd_args=()):
         self.root = root or tempfile.mkdtemp(prefix='o8e2e.')
         os.makedirs(self.root, exist_ok=True)
         self.keep = keep
@@ -72,6 +72,9 @@ class World:
         self.quiet = quiet
         self.checkin = checkin
         self.verbose_syncd = verbose_syncd
+        self.hook = hook
+        self.syncd_args = list(syncd_args)
+        self.agwd_args = []
         self.procs = {}
         self.work = os.path.join(self.root, 'work')
         self.remote = os.path.join(self.root, 'remote.git')
@@ -190,7 +193,7 @@ class World:
                '--webhook-secret-file', self.secret_file]
         if self.verbose_syncd:
             cmd.append('-v')
-        return cmd
+        return cmd + self.syncd_args
 
     def start_syncd(self):
         os.makedirs(self.sstate, exist_ok=True)
@@ -205,6 +208,9 @@ class World:
                '--checkin', str(self.checkin), '--sim-kpis']
         if tokens:
             cmd += ['--enroll-file', tokens]
+        if self.hook:
+            cmd += ['--reload-hook', self.hook]
+        cmd += self.agwd_args
         if self.quiet:
             cmd.append('--quiet')
         return cmd

@@ -166,6 +166,90 @@ def case_webhook(w):
     check(re.search(r'^orc8r_syncd_agws_in_sync %d$' % AGWS, text, re.M), text)
 
 
+def case_config(w):
+    """syncd -n, SIGHUP with a broken and then a good file, SIGTERM."""
+    w.wait_converged()
+    cfg = os.path.join(w.root, 'syncd.yaml')
+    with open(cfg, 'w') as f:
+        f.write('repo:\n  poll: 0\nlog_level: info\n')
+    syncd = w.syncd_cmd()
+    p = run(syncd + ['-c', cfg, '-n'], check=False)
+    check(p.returncode == 0 and 'config OK' in p.stdout, p.stdout + p.stderr)
+    bad = run([a for a in syncd if a != w.pki] + ['-n'], check=False)
+    check(bad.returncode != 0, 'syncd -n accepted a config without its PKI')
+    p = run(syncd[:1] + ['-n', '--repo-url', w.remote, '--pki', w.root + '/nope'],
+            check=False)
+    check(p.returncode == 3 and 'nope/ca.crt' in p.stderr, p.stderr)
+    # restart syncd on the file, then reload it broken and fixed
+    w.stop('syncd')
+    w.syncd_args = ['-c', cfg]
+    w.start_syncd()
+    w.wait_converged()
+    with open(cfg, 'w') as f:
+        f.write('repo:\n  poll: [not a number\n')
+    w.procs['syncd'][0].send_signal(signal.SIGHUP)
+    wait_for('the broken reload refused', lambda: 'reload refused' in syncd_log(w))
+    check(w.status()['summary']['in_sync'] == AGWS, 'syncd stopped serving after a bad reload')
+    check('api: GET /v1/status 200' not in syncd_log(w), 'info level logs every request')
+    with open(cfg, 'w') as f:
+        f.write('repo:\n  poll: 0\nlog_level: debug\n')
+    w.procs['syncd'][0].send_signal(signal.SIGHUP)
+    wait_for('the good reload applied', lambda: 'config reloaded' in syncd_log(w))
+    w.status()      # debug logs every API request: the new level is live
+    wait_for('a request logged at debug level',
+             lambda: 'api: GET /v1/status 200' in syncd_log(w))
+    code = w.stop('syncd')
+    check(code == 0, f'syncd exited {code} on SIGTERM')
+    check('stopping' in syncd_log(w), 'no stop logged')
+
+
+def case_reload_hook(w):
+    """agwd runs --reload-hook after each applied version, with the version
+    and the config directory in its environment."""
+    log = os.path.join(w.root, 'hook.log')
+    st = w.wait_converged()
+
+    def lines():
+        with open(log) as f:
+            return f.read().splitlines()
+    wait_for('a hook run per AGW', lambda: len(lines()) == AGWS)
+    check(all(l.startswith('1 ') and l.endswith('/current') for l in lines()), lines())
+    commit = change_ki(w, '99999999999999999999999999999999')
+    w.webhook()
+    w.wait_converged(commit)
+    wait_for('a second hook run per AGW', lambda: len(lines()) == 2 * AGWS)
+    check(sum(l.startswith('2 ') for l in lines()) == AGWS, lines())
+    mc = lines()[-1].split(' ', 1)[1] + '/gateway.mconfig'
+    check(os.path.exists(mc), mc)
+    del st
+
+
+def case_renewal(w):
+    """Every AGW renews its certificate over the bootstrap port (client
+    auth with the current one), then reconnects with the new one."""
+    w.wait_converged()
+    certs = {d: open(os.path.join(d, 'agw.crt')).read() for d in agent_dirs(w)}
+    w.stop('agwd')
+    w.agwd_args = ['--renew-in', '1']
+    w.start_agwd()
+
+    def renewed():
+        return all(open(os.path.join(d, 'agw.crt')).read() != pem
+                   for d, pem in certs.items())
+    wait_for('every certificate renewed', renewed)
+    for d in certs:
+        mode = os.stat(os.path.join(d, 'agw.crt')).st_mode & 0o777
+        check(mode == 0o600, f'{d}/agw.crt mode {oct(mode)}')
+    ev = w.http('GET', '/v1/events?limit=100')['events']
+    check(sum(e['action'].startswith('renew') and e['result'] == 'ok' for e in ev) == AGWS, ev)
+    w.stop('agwd')
+    w.agwd_args = []
+    w.start_agwd()
+    w.wait_converged()
+    out = w.orc8r('pki', 'list', '--dir', w.pki).stdout
+    check(len(re.findall(r'agw-berlin-1', out)) == 2, out)
+
+
 # --- a hand-made client: what a broken or hostile AGW could send ---------------
 
 def varint(n):
@@ -294,6 +378,8 @@ def main():
     if len(sys.argv) != 2 or sys.argv[1] not in CASES:
         sys.exit(f'usage: {sys.argv[0]} {"|".join(CASES)}')
     with World(agws=AGWS) as w:
+        if sys.argv[1] == 'reload_hook':
+            w.hook = 'echo "$ORC8R_VERSION $ORC8R_CONFIG_DIR" >> %s/hook.log' % w.root
         w.setup()
         CASES[sys.argv[1]](w)
     print(f'ok: {sys.argv[1]}')

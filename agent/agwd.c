@@ -49,6 +49,8 @@ struct agent {
 	char *network, *gateway;
 	char id[140];                   /* "network/gateway", for logs */
 	gnutls_certificate_credentials_t creds;
+	gnutls_certificate_credentials_t old_creds;     /* the live connection's,
+							   after a renewal */
 	struct o8_agstate *st;
 	struct o8_conn *conn;
 	uv_timer_t retry, checkin, renew;
@@ -202,6 +204,10 @@ static void on_closed(struct o8_conn *c, const char *why)
 	struct agent *a = o8_conn_data(c);
 
 	a->conn = NULL;
+	if (a->old_creds) {
+		gnutls_certificate_free_credentials(a->old_creds);
+		a->old_creds = NULL;
+	}
 	drop_staged(a);
 	/* versions of that connection not applied yet: syncd decides anew
 	   from the next Hello */
@@ -540,8 +546,11 @@ static enum o8_rc load_creds(struct agent *a, struct o8_err *err)
 	if (o8_conn_client_creds(&creds, a->d->ca, cert, key, err))
 		return err->rc;
 	/* a live connection keeps using the old credentials until it ends */
-	if (a->creds && !a->conn)
+	if (a->creds && a->conn && !a->old_creds) {
+		a->old_creds = a->creds;        /* the connection's: freed with it */
+	} else if (a->creds) {                  /* no connection uses these */
 		gnutls_certificate_free_credentials(a->creds);
+	}
 	a->creds = creds;
 	return O8_OK;
 }

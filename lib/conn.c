@@ -247,10 +247,13 @@ static void handle_closed(uv_handle_t *h)
 
 	if (--c->open_handles > 0 || c->resolving)
 		return;
-	if (c->ops->closed)
-		c->ops->closed(c, c->why);
+	/* the session goes first: the owner may free its credentials */
 	if (c->tls)
 		gnutls_deinit(c->tls);
+	c->tls = NULL;
+	c->peer_cert.data = NULL;
+	if (c->ops->closed)
+		c->ops->closed(c, c->why);
 	o8_wire_dec_done(&c->dec);
 	free(c->keep);
 	free(c->out);

@@ -21,7 +21,8 @@
  *
  * Ownership: envelopes passed to ops.message belong to the callee
  * (o8_wire_decoded_free).  Credentials are borrowed and must outlive every
- * connection using them.  The ctx outlives its connections.
+ * connection using them; by the time ops.closed runs the TLS session is
+ * gone (no peer certificate), so it may free them.  The ctx outlives its connections.
  */
 #ifndef O8_CONN_H
 #define O8_CONN_H

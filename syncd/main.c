@@ -226,49 +226,52 @@ static int run(struct main_ctx *m, bool verbose)
 
 const char *argp_program_version = "syncd " O8_VERSION;
 
+/* The config from the file and the flags, checked; 0, or the exit status. */
+static int configure(struct main_ctx *m, const struct args *a)
+{
+	struct o8_diags d = O8_DIAGS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+	int rc = 0;
+
+	if ((a->path_given || access(a->path, F_OK) == 0) &&
+	    syncd_config_load(&m->cfg, a->path, &d, &err))
+		rc = d.n ? 3 : 1;
+	else if (syncd_config_check(&m->cfg, &d, &err))
+		rc = d.n ? 3 : 1;
+	if (rc) {
+		print_diags(&d);
+		if (!d.n)
+			fprintf(stderr, "syncd: %s\n", err.msg);
+	}
+	o8_diags_free(&d);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static struct main_ctx m;
 	struct argp argp = { NULL, parse_opt, NULL, doc, NULL, NULL, NULL };
 	struct args a = { &m.cfg, SYNCD_CONFIG_PATH, false, false, false, 0 };
-	struct o8_diags d = O8_DIAGS_INIT;
-	struct o8_err err = O8_ERR_INIT;
+	struct argp_option *options;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	syncd_config_init(&m.cfg);
-	struct argp_option *options = make_options();
-
+	options = make_options();
 	if (!options)
 		return 1;
 	argp.options = options;
 	argp_parse(&argp, argc, argv, 0, NULL, &a);
-	if (a.path_given || access(a.path, F_OK) == 0) {
-		if (syncd_config_load(&m.cfg, a.path, &d, &err)) {
-			print_diags(&d);
-			if (!d.n)
-				fprintf(stderr, "syncd: %s\n", err.msg);
-			return d.n ? 3 : 1;
-		}
-	}
-	if (syncd_config_check(&m.cfg, &d, &err)) {
-		print_diags(&d);
-		if (!d.n)
-			fprintf(stderr, "syncd: %s\n", err.msg);
-		return d.n ? 3 : 1;
-	}
-	o8_diags_free(&d);
-	if (a.check_only) {
+	rc = configure(&m, &a);
+	if (rc == 0 && a.check_only) {
 		printf("syncd: config OK%s%s\n", a.path_given ? " " : "",
 		       a.path_given ? a.path : "");
-		syncd_config_done(&m.cfg);
-		free(options);
-		return 0;
+	} else if (rc == 0) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = run(&m, a.verbose);
+		curl_global_cleanup();
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = run(&m, a.verbose);
 	syncd_config_done(&m.cfg);
 	free(options);
-	curl_global_cleanup();
 	return rc;
 }

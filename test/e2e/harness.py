@@ -76,6 +76,7 @@ class World:
         self.syncd_args = list(syncd_args)
         self.agwd_args = []
         self.procs = {}
+        self.bad_exits = []     # daemons that did not exit 0 on SIGTERM
         self.work = os.path.join(self.root, 'work')
         self.remote = os.path.join(self.root, 'remote.git')
         self.pki = os.path.join(self.root, 'pki')
@@ -181,6 +182,9 @@ class World:
                 p.kill()
                 p.wait()
         fh.close()
+        if sig == signal.SIGTERM and p.returncode != 0:
+            # a crash, a hang, or (under ASan) a leak or memory error
+            self.bad_exits.append(f'{name} exited {p.returncode} on SIGTERM')
         return p.returncode
 
     def syncd_cmd(self):
@@ -233,6 +237,11 @@ class World:
     def __exit__(self, *exc):
         for name in list(self.procs):
             self.stop(name)
+        if exc[0] is None and self.bad_exits:
+            try:
+                raise Failure('; '.join(self.bad_exits))
+            finally:
+                self.keep = True        # the logs say why
         if exc[0] is not None:
             for log in ('syncd.log', 'agwd.log'):
                 path = os.path.join(self.root, log)

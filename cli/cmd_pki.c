@@ -2,8 +2,9 @@
  * orc8r pki - the certificate authority that lets syncd and the gateways
  * trust each other: `init` makes the CA and syncd's server certificate,
  * `enroll-token` a one-time token a gateway trades for its client
- * certificate, `revoke` cuts a gateway off, `list` shows what was issued,
- * `api-token` makes a bearer token for syncd's HTTP API.
+ * certificate, `revoke` cuts a gateway (or an operator) off, `list` shows
+ * what was issued, `api-token` makes a bearer token for syncd's HTTP API
+ * and `api-cert` an operator's client certificate for it.
  *
  * All the work is in lib/pki.c and lib/apitoken.c; this file parses
  * arguments (one argp per sub-command, dispatched from the pki_cmds[]
@@ -13,9 +14,12 @@
 #include "cmds.h"
 
 #include <argp.h>
+#include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "apitoken.h"
@@ -331,10 +335,14 @@ static int pki_enroll_token(int argc, char **argv, struct o8_cli *cli)
 struct revoke_args {
 	const char *dir;
 	const char *network, *gateway;
+	const char *operator_name;
 };
 
-static const struct argp_option dir_options[] = {
+static const struct argp_option revoke_options[] = {
 	{ "dir", 'd', "DIR", 0, "the PKI directory (default .orc8r/pki)", 0 },
+	{ "operator", 'o', "NAME", 0,
+	  "revoke the certificates of operator NAME (made by 'orc8r pki api-cert') "
+	  "instead of a gateway's", 0 },
 	{ 0 }
 };
 
@@ -346,12 +354,21 @@ static error_t revoke_parse(int key, char *arg, struct argp_state *state)
 	case 'd':
 		a->dir = arg;
 		break;
+	case 'o':
+		if (!o8_apitoken_name_ok(arg))
+			argp_error(state, "'%s' is not an operator name: 1 to %d of "
+				   "A-Z a-z 0-9 . _ @ -", arg, O8_APITOKEN_NAME_MAX);
+		a->operator_name = arg;
+		break;
 	case ARGP_KEY_ARG:
 		identity_arg(state, arg, &a->network, &a->gateway);
 		break;
 	case ARGP_KEY_END:
-		if (!a->network)
-			argp_error(state, "which gateway? give NETWORK/GATEWAY");
+		if (a->network && a->operator_name)
+			argp_error(state, "give NETWORK/GATEWAY or --operator NAME, not both");
+		if (!a->network && !a->operator_name)
+			argp_error(state, "which gateway? give NETWORK/GATEWAY "
+				   "(or --operator NAME)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -363,18 +380,24 @@ static const char revoke_doc[] =
 	"Revoke every certificate issued to NETWORK/GATEWAY, delete its unused\n"
 	"enrolment tokens and re-sign crl.pem.  syncd refuses the gateway from its\n"
 	"next look at crl.pem.  To let the gateway back in later, make it a new\n"
-	"token: it will get a new certificate."
-	"\v"
-	"example:\n"
-	"  orc8r pki revoke lab/agw-1\n"
+	"token: it will get a new certificate.\n"
 	"\n"
-	"exit status: 0 revoked, 1 failure or nothing issued to that gateway,\n"
-	"64 usage error.";
+	"With --operator NAME, revoke every certificate 'orc8r pki api-cert NAME'\n"
+	"made instead: syncd's API refuses it (401) from the next request.  Its\n"
+	"'ROLE NAME cert' line in api-tokens stays, for a new certificate."
+	"\v"
+	"examples:\n"
+	"  orc8r pki revoke lab/agw-1\n"
+	"  orc8r pki revoke --operator alice\n"
+	"\n"
+	"exit status: 0 revoked, 1 failure or nothing issued to that gateway or\n"
+	"operator, 64 usage error.";
 
 static int pki_revoke(int argc, char **argv, struct o8_cli *cli)
 {
-	static const struct argp argp = { dir_options, revoke_parse, "NETWORK/GATEWAY",
-					  revoke_doc, NULL, NULL, NULL };
+	static const struct argp argp = { revoke_options, revoke_parse,
+					  "NETWORK/GATEWAY\n--operator NAME", revoke_doc,
+					  NULL, NULL, NULL };
 	struct revoke_args a = { 0 };
 	struct o8_err err = O8_ERR_INIT;
 	size_t n = 0, ntok = 0;
@@ -385,14 +408,19 @@ static int pki_revoke(int argc, char **argv, struct o8_cli *cli)
 		o8_cli_errorf("out of memory");
 		return O8_EXIT_FAIL;
 	}
-	if (o8_pki_revoke(dir, a.network, a.gateway, &n, &ntok, &err)) {
+	if (a.operator_name ? o8_pki_revoke_operator(dir, a.operator_name, &n, &err)
+			    : o8_pki_revoke(dir, a.network, a.gateway, &n, &ntok, &err)) {
 		o8_cli_error(&err);
 		free(dir);
 		return O8_EXIT_FAIL;
 	}
-	printf("revoked %s/%s: %zu certificate%s added to %s/crl.pem, %zu unused "
-	       "token%s deleted\n", a.network, a.gateway, n, n == 1 ? "" : "s", dir, ntok,
-	       ntok == 1 ? "" : "s");
+	if (a.operator_name)
+		printf("revoked operator %s: %zu certificate%s added to %s/crl.pem\n",
+		       a.operator_name, n, n == 1 ? "" : "s", dir);
+	else
+		printf("revoked %s/%s: %zu certificate%s added to %s/crl.pem, %zu unused "
+		       "token%s deleted\n", a.network, a.gateway, n, n == 1 ? "" : "s", dir,
+		       ntok, ntok == 1 ? "" : "s");
 	free(dir);
 	return O8_EXIT_OK;
 }
@@ -432,8 +460,9 @@ static error_t list_parse(int key, char *arg, struct argp_state *state)
 }
 
 static const char list_doc[] =
-	"List the gateway certificates this CA issued, oldest first: identity,\n"
-	"serial, expiry and status (valid, expired or revoked)."
+	"List the certificates this CA issued, oldest first: identity (NETWORK/GATEWAY\n"
+	"for a gateway, operator:NAME for an operator), serial, expiry and status\n"
+	"(valid, expired or revoked)."
 	"\v"
 	"examples:\n"
 	"  orc8r pki list\n"
@@ -446,22 +475,39 @@ static const char *status_of(const struct o8_pki_issued *c, time_t now)
 	return c->revoked ? "revoked" : c->not_after <= now ? "expired" : "valid";
 }
 
+/* "network/gateway" or "operator:NAME", as `issued` and the list name it. */
+static const char *ident_of(char out[2 * O8_PKI_NAME_MAX + 1], const struct o8_pki_issued *c)
+{
+	if (c->operator_name[0])
+		snprintf(out, 2 * O8_PKI_NAME_MAX + 1, "operator:%s", c->operator_name);
+	else
+		snprintf(out, 2 * O8_PKI_NAME_MAX + 1, "%s/%s", c->network, c->gateway);
+	return out;
+}
+
 static int list_json(const struct o8_pki_issued *v, size_t n, const char *dir, time_t now)
 {
-	json_t *root = json_object(), *arr = json_array();
+	json_t *root = json_object(), *arr = json_array(), *row, *rest;
 	char ident[2 * O8_PKI_NAME_MAX + 1], nb[32], na[32];
 	size_t i;
 	int r;
 
 	json_object_set_new(root, "dir", json_string(dir));
 	for (i = 0; i < n; i++) {
-		snprintf(ident, sizeof(ident), "%s/%s", v[i].network, v[i].gateway);
 		utc(nb, v[i].not_before);
 		utc(na, v[i].not_after);
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
-			"identity", ident, "network", v[i].network, "gateway", v[i].gateway,
-			"serial", v[i].serial, "not_before", nb, "not_after", na,
-			"revoked", v[i].revoked, "status", status_of(&v[i], now)));
+		/* A gateway's row has network and gateway, an operator's row operator. */
+		row = v[i].operator_name[0]
+			? json_pack("{s:s, s:s}", "identity", ident_of(ident, &v[i]),
+				    "operator", v[i].operator_name)
+			: json_pack("{s:s, s:s, s:s}", "identity", ident_of(ident, &v[i]),
+				    "network", v[i].network, "gateway", v[i].gateway);
+		rest = json_pack("{s:s, s:s, s:s, s:b, s:s}", "serial", v[i].serial,
+				 "not_before", nb, "not_after", na, "revoked", v[i].revoked,
+				 "status", status_of(&v[i], now));
+		json_object_update(row, rest);
+		json_decref(rest);
+		json_array_append_new(arr, row);
 	}
 	json_object_set_new(root, "certificates", arr);
 	r = json_dumpf(root, stdout, JSON_INDENT(2));
@@ -495,13 +541,12 @@ static int pki_list(int argc, char **argv, struct o8_cli *cli)
 		ret = list_json(v, n, dir, now);
 	} else if (!n) {
 		printf("no certificates issued yet (orc8r pki enroll-token NETWORK/GATEWAY "
-		       "makes a token)\n");
+		       "makes a token, orc8r pki api-cert NAME an operator's certificate)\n");
 	} else {
 		printf("%-40s %-32s %-20s %s\n", "IDENTITY", "SERIAL", "NOT AFTER", "STATUS");
 		for (i = 0; i < n; i++) {
-			snprintf(ident, sizeof(ident), "%s/%s", v[i].network, v[i].gateway);
 			utc(na, v[i].not_after);
-			printf("%-40s %-32s %-20s %s\n", ident, v[i].serial, na,
+			printf("%-40s %-32s %-20s %s\n", ident_of(ident, &v[i]), v[i].serial, na,
 			       status_of(&v[i], now));
 		}
 	}
@@ -514,10 +559,13 @@ static int pki_list(int argc, char **argv, struct o8_cli *cli)
 
 #define API_TOKENS_FILE "api-tokens"    /* syncd's default api_tokens_file */
 
+/* What api-token and api-cert have in common: the name, its role, the PKI. */
 struct apitoken_args {
 	const char *dir;
 	const char *name;
 	enum o8_apitoken_role role;
+	const char *kind;               /* "a token", "an operator": for messages */
+	const char *hint;               /* what to say when NAME is missing */
 };
 
 static const struct argp_option apitoken_options[] = {
@@ -543,13 +591,13 @@ static error_t apitoken_parse(int key, char *arg, struct argp_state *state)
 		if (a->name)
 			argp_error(state, "too many arguments: '%s' (give one NAME)", arg);
 		if (!o8_apitoken_name_ok(arg))
-			argp_error(state, "'%s' is not a token name: 1 to %d of A-Z a-z 0-9 . _ @ -",
-				   arg, O8_APITOKEN_NAME_MAX);
+			argp_error(state, "'%s' is not %s name: 1 to %d of A-Z a-z 0-9 . _ @ -",
+				   arg, a->kind, O8_APITOKEN_NAME_MAX);
 		a->name = arg;
 		break;
 	case ARGP_KEY_END:
 		if (!a->name)
-			argp_error(state, "name the token, e.g. after who uses it: ci, grafana");
+			argp_error(state, "%s", a->hint);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -575,7 +623,8 @@ static int pki_api_token(int argc, char **argv, struct o8_cli *cli)
 {
 	static const struct argp argp = { apitoken_options, apitoken_parse, "NAME",
 					  apitoken_doc, NULL, NULL, NULL };
-	struct apitoken_args a = { NULL, NULL, O8_APITOKEN_READ };
+	struct apitoken_args a = { NULL, NULL, O8_APITOKEN_READ, "a token",
+				   "name the token, e.g. after who uses it: ci, grafana" };
 	struct o8_err err = O8_ERR_INIT;
 	char *dir, *path = NULL, *token = NULL;
 	int ret = O8_EXIT_OK;
@@ -611,6 +660,171 @@ out:
 	return ret;
 }
 
+/* --- pki api-cert -------------------------------------------------------- */
+
+#define OPERATORS_DIR "operators"       /* default --out, inside the PKI directory */
+
+struct apicert_args {
+	struct apitoken_args common;    /* first, for apitoken_parse; role NONE:
+					   the name's current role, else read */
+	const char *out;
+	unsigned days;
+};
+
+static const struct argp_option apicert_options[] = {
+	{ "dir", 'd', "DIR", 0, "the PKI directory (default .orc8r/pki)", 0 },
+	{ "role", 'r', "ROLE", 0,
+	  "read (default for a new name): GET the API; write: also POST, e.g. /v1/refresh", 0 },
+	{ "days", 'D', "N", 0, "validity of the certificate (default 90)", 0 },
+	{ "out", 'o', "DIR", 0,
+	  "where NAME.key and NAME.crt go (default: DIR/" OPERATORS_DIR " of the PKI)", 0 },
+	{ 0 }
+};
+
+static error_t apicert_parse(int key, char *arg, struct argp_state *state)
+{
+	struct apicert_args *a = state->input;
+
+	switch (key) {
+	case 'D':
+		a->days = parse_days(state, "--days", arg);
+		break;
+	case 'o':
+		a->out = arg;
+		break;
+	default:
+		return apitoken_parse(key, arg, state);
+	}
+	return 0;
+}
+
+static const char apicert_doc[] =
+	"Make a client certificate with which operator NAME uses syncd's HTTP API\n"
+	"instead of a bearer token: a new ECDSA P-256 key OUT/NAME.key (0600; an\n"
+	"existing one is kept) and OUT/NAME.crt, issued by the CA with subject\n"
+	"CN=NAME, OU=orc8r-operator (gateways cannot use it, nor it theirs).  The\n"
+	"line 'ROLE NAME cert' in DIR/api-tokens gives it its role; syncd notices\n"
+	"it without a restart.  Run it again before the certificate expires to\n"
+	"renew it; 'orc8r pki revoke --operator NAME' revokes it."
+	"\v"
+	"examples:\n"
+	"  orc8r pki api-cert alice\n"
+	"  orc8r pki api-cert ci --role write --days 30 --out /etc/ci/orc8r\n"
+	"\n"
+	"then: orc8r status --cert OUT/NAME.crt --key OUT/NAME.key, or 'cert' and\n"
+	"'key' in .orc8r/config.yaml (the command prints both lines)\n"
+	"\n"
+	"exit status: 0 made, 1 failure (name taken by a token, no PKI), 64 usage error.";
+
+/* The role to grant: --role, else the name's current cert grant, else read. */
+static enum o8_rc apicert_role(const struct apicert_args *a, const char *tokens,
+			       enum o8_apitoken_role *out, struct o8_err *err)
+{
+	struct o8_apitoken_set *set = NULL;
+
+	*out = a->common.role;
+	if (a->common.role != O8_APITOKEN_NONE)
+		return O8_OK;
+	if (o8_apitoken_load(&set, tokens, err))
+		return err->rc;
+	if (!o8_apitoken_check_cert(set, a->common.name, out))
+		*out = O8_APITOKEN_READ;
+	o8_apitoken_free(set);
+	return O8_OK;
+}
+
+/* Makes the key (kept when it exists), has the CA sign it, stores the certificate. */
+static enum o8_rc apicert_issue(const struct apicert_args *a, const char *dir,
+				const char *key, const char *crt, struct o8_err *err)
+{
+	char *csr = NULL, *pem = NULL;
+	enum o8_rc rc;
+
+	if (!(rc = o8_pki_make_csr(key, a->common.name, &csr, err)) &&
+	    !(rc = o8_pki_issue_operator(dir, a->common.name, csr, strlen(csr), 0,
+					 a->days * 86400u, &pem, err)))
+		rc = o8_pki_store_file(crt, pem, strlen(pem), err);
+	free(csr);
+	free(pem);
+	return rc;
+}
+
+static void apicert_print(const struct apicert_args *a, enum o8_apitoken_role role,
+			  bool added, const char *tokens, const char *key, const char *crt)
+{
+	char kabs[PATH_MAX], cabs[PATH_MAX];
+
+	/* Absolute: the lines below must work wherever config.yaml is. */
+	if (!realpath(key, kabs))
+		snprintf(kabs, sizeof(kabs), "%s", key);
+	if (!realpath(crt, cabs))
+		snprintf(cabs, sizeof(cabs), "%s", crt);
+	printf("operator certificate for '%s' (role %s), valid for %u days:\n"
+	       "  %s\n"
+	       "  %s  (its private key: keep it, give it to nobody else)\n"
+	       "%s '%s %s cert' %s %s\n"
+	       "\n"
+	       "to use it, put in .orc8r/config.yaml (instead of token_file):\n"
+	       "  cert: %s\n"
+	       "  key: %s\n",
+	       a->common.name, o8_apitoken_role_name(role), a->days, cabs, kabs,
+	       added ? "added" : "kept", o8_apitoken_role_name(role), a->common.name,
+	       added ? "to" : "in", tokens, cabs, kabs);
+}
+
+static int pki_api_cert(int argc, char **argv, struct o8_cli *cli)
+{
+	static const struct argp argp = { apicert_options, apicert_parse, "NAME",
+					  apicert_doc, NULL, NULL, NULL };
+	struct apicert_args a = { { NULL, NULL, O8_APITOKEN_NONE, "an operator",
+				    "name the operator the certificate is for, e.g. alice" },
+				  NULL, 0 };
+	struct o8_err err = O8_ERR_INIT;
+	enum o8_apitoken_role role;
+	char *dir, *out = NULL, *tokens = NULL, *key = NULL, *crt = NULL;
+	bool added = false;
+	int ret = O8_EXIT_FAIL;
+
+	argp_parse(&argp, argc, argv, 0, NULL, &a);
+	if (!a.days)
+		a.days = O8_PKI_OPERATOR_TTL / 86400u;
+	if ((dir = pki_dir(cli, a.common.dir)) && a.out)
+		out = pki_dir(cli, a.out);      /* relative to -C, as --dir is */
+	else if (dir && asprintf(&out, "%s/" OPERATORS_DIR, dir) < 0)
+		out = NULL;
+	if (!dir || !out || asprintf(&tokens, "%s/" API_TOKENS_FILE, dir) < 0 ||
+	    asprintf(&key, "%s/%s.key", out, a.common.name) < 0 ||
+	    asprintf(&crt, "%s/%s.crt", out, a.common.name) < 0) {
+		o8_cli_errorf("out of memory");
+		goto done;
+	}
+	/* The grant first: a name taken by a token must not get a certificate. */
+	if (apicert_role(&a, tokens, &role, &err) ||
+	    o8_apitoken_grant_cert(tokens, a.common.name, role, &added, &err)) {
+		if (err.rc == O8_ENOTFOUND)
+			o8_err_prefix(&err, "no PKI directory (run 'orc8r pki init' first)");
+		o8_cli_error(&err);
+		goto done;
+	}
+	if (mkdir(out, 0700) < 0 && errno != EEXIST) {
+		o8_cli_errorf("cannot create directory '%s': %s", out, strerror(errno));
+		goto done;
+	}
+	if (apicert_issue(&a, dir, key, crt, &err)) {
+		o8_cli_error(&err);
+		goto done;
+	}
+	apicert_print(&a, role, added, tokens, key, crt);
+	ret = O8_EXIT_OK;
+done:
+	free(crt);
+	free(key);
+	free(tokens);
+	free(out);
+	free(dir);
+	return ret;
+}
+
 /* --- dispatch ------------------------------------------------------------ */
 
 static const struct pki_cmd {
@@ -618,6 +832,7 @@ static const struct pki_cmd {
 	int (*fn)(int argc, char **argv, struct o8_cli *cli);
 	const char *help;
 } pki_cmds[] = {
+	{ "api-cert", pki_api_cert, "make an operator's client certificate for syncd's HTTP API" },
 	{ "api-token", pki_api_token, "make a bearer token for syncd's HTTP API" },
 	{ "enroll-token", pki_enroll_token, "make a one-time token a gateway enrols with" },
 	{ "init", pki_init, "make the CA and syncd's server certificate" },
@@ -646,6 +861,7 @@ static void pki_usage(FILE *f)
 		"  orc8r pki enroll-token lab/agw-1     # on the gateway: agwd --enroll TOKEN\n"
 		"  orc8r pki revoke lab/agw-1\n"
 		"  orc8r pki api-token ci --role write  # a token for syncd's HTTP API\n"
+		"  orc8r pki api-cert alice             # or a client certificate for it\n"
 		"\n"
 		"The PKI lives in .orc8r/pki of the repository unless --dir says otherwise;\n"
 		"'orc8r pki COMMAND --help' explains a command.\n");

@@ -1,5 +1,6 @@
 /*
- * apitoken.c - the API tokens file: parse, check in constant time, append.
+ * apitoken.c - the API tokens file: parse, check in constant time, append
+ * token lines and operator certificate grants.
  *
  * Only the SHA-256 of a token is kept, in memory as on disk; a token has 256
  * random bits, so a plain hash (no salt, no stretching) is enough to make
@@ -30,10 +31,12 @@
 #define FILE_MAX (1u << 20)             /* thousands of tokens; a bigger file is a mistake */
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._@-"
 #define HEX_CHARS "0123456789abcdef"
+#define CERT_WORD "cert"                /* third field of a certificate grant */
 
 struct entry {
 	enum o8_apitoken_role role;
 	char name[O8_APITOKEN_NAME_MAX + 1];
+	bool cert;                      /* a certificate grant: no digest */
 	uint8_t digest[DIGEST_BYTES];
 };
 
@@ -167,7 +170,7 @@ static enum o8_rc line_err(struct o8_err *err, const char *path, unsigned lineno
 	return o8_err_set(err, O8_EINVALID, path, lineno, (unsigned)(at - line) + 1, "%s", msg);
 }
 
-/* One "ROLE NAME SHA256HEX" line (NUL-terminated, no newline) into *e. */
+/* One "ROLE NAME SHA256HEX|cert" line (NUL-terminated, no newline) into *e. */
 static enum o8_rc parse_line(char *line, const char *path, unsigned lineno,
 			     struct entry *e, struct o8_err *err)
 {
@@ -181,8 +184,8 @@ static enum o8_rc parse_line(char *line, const char *path, unsigned lineno,
 		f[i] = p;
 		if (!*p)
 			return line_err(err, path, lineno, line, p,
-					"expected 'ROLE NAME SHA256HEX' (as 'orc8r pki "
-					"api-token' writes it)");
+					"expected 'ROLE NAME SHA256HEX' or 'ROLE NAME cert' "
+					"(as 'orc8r pki api-token' and 'api-cert' write them)");
 		p += strcspn(p, ws);
 		if (*p)
 			*p++ = '\0';
@@ -197,24 +200,29 @@ static enum o8_rc parse_line(char *line, const char *path, unsigned lineno,
 	if (!o8_apitoken_name_ok(f[1]))
 		return line_err(err, path, lineno, line, f[1],
 				"bad token name: 1 to 64 of A-Z a-z 0-9 . _ @ -");
+	memcpy(e->name, f[1], strlen(f[1]) + 1);
+	e->cert = !strcmp(f[2], CERT_WORD);
+	memset(e->digest, 0, sizeof(e->digest));
+	if (e->cert)
+		return O8_OK;
 	base16_decode_init(&hex);
 	if (strlen(f[2]) != DIGEST_HEX || strspn(f[2], HEX_CHARS) != DIGEST_HEX ||
 	    !base16_decode_update(&hex, &dlen, e->digest, DIGEST_HEX, f[2]) ||
 	    !base16_decode_final(&hex) || dlen != DIGEST_BYTES)
 		return line_err(err, path, lineno, line, f[2],
-				"bad hash: expected 64 lowercase hex digits (SHA-256)");
-	memcpy(e->name, f[1], strlen(f[1]) + 1);
+				"bad hash: expected 64 lowercase hex digits (SHA-256) "
+				"or 'cert'");
 	return O8_OK;
 }
 
-static bool has_name(const struct entry *v, size_t n, const char *name)
+static const struct entry *find_name(const struct entry *v, size_t n, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (!strcmp(v[i].name, name))
-			return true;
-	return false;
+			return &v[i];
+	return NULL;
 }
 
 /* Parses text (modified in place) into a new entry array. */
@@ -236,7 +244,7 @@ static enum o8_rc parse_text(char *text, const char *path, struct entry **out,
 			continue;
 		if ((rc = parse_line(line, path, lineno, &e, err)))
 			break;
-		if (has_name(v, n, e.name)) {
+		if (find_name(v, n, e.name)) {
 			rc = o8_err_set(err, O8_EINVALID, path, lineno, 1,
 					"token name '%s' appears twice", e.name);
 			break;
@@ -361,7 +369,7 @@ bool o8_apitoken_check(const struct o8_apitoken_set *set, const char *token,
 		return false;
 	sha256(token, len, d);
 	for (i = 0; i < set->n; i++)
-		if (gnutls_memcmp(d, set->v[i].digest, DIGEST_BYTES) == 0)
+		if (gnutls_memcmp(d, set->v[i].digest, DIGEST_BYTES) == 0 && !set->v[i].cert)
 			hit = &set->v[i];
 	explicit_bzero(d, sizeof(d));
 	if (!hit)
@@ -370,6 +378,19 @@ bool o8_apitoken_check(const struct o8_apitoken_set *set, const char *token,
 		*role = hit->role;
 	if (name)
 		*name = hit->name;
+	return true;
+}
+
+bool o8_apitoken_check_cert(const struct o8_apitoken_set *set, const char *name,
+			    enum o8_apitoken_role *role)
+{
+	const struct entry *e;
+
+	/* Names are no secret: a plain search is fine here. */
+	if (!set || !name || !(e = find_name(set->v, set->n, name)) || !e->cert)
+		return false;
+	if (role)
+		*role = e->role;
 	return true;
 }
 
@@ -426,80 +447,153 @@ static enum o8_rc make_token(char out[TOKEN_LEN + 1], struct o8_err *err)
 	return O8_OK;
 }
 
-/* The file's text with "ROLE NAME HASH\n" for token appended. */
-static char *with_line(const char *text, size_t len, enum o8_apitoken_role role,
-		       const char *name, const char *token)
-{
-	uint8_t d[DIGEST_BYTES];
-	char hex[DIGEST_HEX + 1], *out;
-	bool nl = len && text[len - 1] != '\n';
+/* The tokens file as it is under the lock: its text and what it says. */
+struct locked {
+	int lock;
+	char *text;                     /* NULL: no file yet */
+	size_t len;
+	struct entry *v;
+	size_t n;
+};
 
-	sha256(token, strlen(token), d);
-	base16_encode_update(hex, sizeof(d), d);
-	hex[DIGEST_HEX] = '\0';
-	if (asprintf(&out, "%.*s%s%s %s %s\n", (int)len, len ? text : "", nl ? "\n" : "",
-		     o8_apitoken_role_name(role), name, hex) < 0)
-		return NULL;
-	return out;
+static void locked_done(struct locked *f)
+{
+	if (f->lock >= 0)
+		close(f->lock);
+	free(f->text);
+	free(f->v);
+}
+
+/* Locks the file's directory, then reads and parses the file. */
+static enum o8_rc locked_read(struct locked *f, const char *path, struct o8_err *err)
+{
+	struct stat st;
+	bool present;
+	char *copy;
+	enum o8_rc rc;
+
+	memset(f, 0, sizeof(*f));
+	if ((f->lock = lock_parent(path, err)) < 0)
+		return err->rc;
+	if ((rc = read_text(path, &f->text, &f->len, &present, &st, err)) || !f->text)
+		return rc;
+	/* Parse a copy: the original text is kept as it is, comments and all. */
+	if (!(copy = strdup(f->text)))
+		return oom(err);
+	rc = parse_text(copy, path, &f->v, &f->n, err);
+	free(copy);
+	return rc;
+}
+
+/* Rewrites the file with "ROLE NAME LAST\n" appended. */
+static enum o8_rc locked_append(const struct locked *f, const char *path,
+				enum o8_apitoken_role role, const char *name,
+				const char *last, struct o8_err *err)
+{
+	bool nl = f->len && f->text[f->len - 1] != '\n';
+	char *next;
+	enum o8_rc rc;
+
+	if (asprintf(&next, "%.*s%s%s %s %s\n", (int)f->len, f->len ? f->text : "",
+		     nl ? "\n" : "", o8_apitoken_role_name(role), name, last) < 0)
+		return oom(err);
+	rc = o8_pki_store_file(path, next, strlen(next), err);
+	free(next);
+	return rc;
+}
+
+static enum o8_rc check_new(const char *name, enum o8_apitoken_role role,
+			    struct o8_err *err)
+{
+	if (role != O8_APITOKEN_READ && role != O8_APITOKEN_WRITE)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "a role is 'read' or 'write'");
+	if (!o8_apitoken_name_ok(name))
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "bad name '%s': 1 to 64 of A-Z a-z 0-9 . _ @ -",
+				  name ? name : "");
+	return O8_OK;
+}
+
+static enum o8_rc name_taken(const char *path, const struct entry *e, struct o8_err *err)
+{
+	if (e->cert)
+		return o8_err_set(err, O8_ECONFLICT, NULL, 0, 0,
+				  "'%s' already grants role %s to the certificate '%s': "
+				  "pick another name, or edit that line", path,
+				  o8_apitoken_role_name(e->role), e->name);
+	return o8_err_set(err, O8_ECONFLICT, NULL, 0, 0,
+			  "'%s' already has a token named '%s': pick another name, or "
+			  "delete its line to revoke it first", path, e->name);
 }
 
 enum o8_rc o8_apitoken_create(char **out_token, const char *path, const char *name,
 			      enum o8_apitoken_role role, struct o8_err *err)
 {
-	char token[TOKEN_LEN + 1], *text = NULL, *copy = NULL, *next = NULL;
-	struct entry *v = NULL;
-	struct stat st;
-	size_t len = 0, n = 0;
-	bool present;
+	char token[TOKEN_LEN + 1], hex[DIGEST_HEX + 1];
+	uint8_t d[DIGEST_BYTES];
+	const struct entry *e;
+	struct locked f;
 	enum o8_rc rc;
-	int lock;
 
 	*out_token = NULL;
-	if (role != O8_APITOKEN_READ && role != O8_APITOKEN_WRITE)
-		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
-				  "a token's role is 'read' or 'write'");
-	if (!o8_apitoken_name_ok(name))
-		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
-				  "bad token name '%s': 1 to 64 of A-Z a-z 0-9 . _ @ -",
-				  name ? name : "");
-	if ((lock = lock_parent(path, err)) < 0)
-		return err->rc;
-	/* Parse a copy: the original text is kept as it is, comments and all. */
-	if ((rc = read_text(path, &text, &len, &present, &st, err)))
+	if ((rc = check_new(name, role, err)))
+		return rc;
+	if ((rc = locked_read(&f, path, err)))
 		goto out;
-	if (text && !(copy = strdup(text))) {
-		rc = oom(err);
-		goto out;
-	}
-	if (copy && (rc = parse_text(copy, path, &v, &n, err)))
-		goto out;
-	if (has_name(v, n, name)) {
-		rc = o8_err_set(err, O8_ECONFLICT, NULL, 0, 0,
-				"'%s' already has a token named '%s': pick another name, or "
-				"delete its line to revoke it first", path, name);
+	if ((e = find_name(f.v, f.n, name))) {
+		rc = name_taken(path, e, err);
 		goto out;
 	}
 	if ((rc = make_token(token, err)))
 		goto out;
-	if (!(next = with_line(text, len, role, name, token))) {
-		rc = oom(err);
-		goto out;
-	}
+	sha256(token, strlen(token), d);
+	base16_encode_update(hex, sizeof(d), d);
+	hex[DIGEST_HEX] = '\0';
 	if (!(*out_token = strdup(token))) {
 		rc = oom(err);
 		goto out;
 	}
-	if ((rc = o8_pki_store_file(path, next, strlen(next), err))) {
+	if ((rc = locked_append(&f, path, role, name, hex, err))) {
 		explicit_bzero(*out_token, TOKEN_LEN);
 		free(*out_token);
 		*out_token = NULL;
 	}
 out:
-	close(lock);
+	locked_done(&f);
 	explicit_bzero(token, sizeof(token));
-	free(next);
-	free(copy);
-	free(text);
-	free(v);
+	return rc;
+}
+
+enum o8_rc o8_apitoken_grant_cert(const char *path, const char *name,
+				  enum o8_apitoken_role role, bool *out_added,
+				  struct o8_err *err)
+{
+	const struct entry *e;
+	struct locked f;
+	enum o8_rc rc;
+
+	if (out_added)
+		*out_added = false;
+	if ((rc = check_new(name, role, err)))
+		return rc;
+	if ((rc = locked_read(&f, path, err)))
+		goto out;
+	if ((e = find_name(f.v, f.n, name))) {
+		if (e->cert && e->role == role)
+			goto out;       /* a renewal: the grant stands */
+		rc = e->cert
+			? o8_err_set(err, O8_ECONFLICT, NULL, 0, 0,
+				     "'%s' grants role %s to the certificate '%s', not %s: "
+				     "edit that line to change it", path,
+				     o8_apitoken_role_name(e->role), name,
+				     o8_apitoken_role_name(role))
+			: name_taken(path, e, err);
+		goto out;
+	}
+	if (!(rc = locked_append(&f, path, role, name, CERT_WORD, err)) && out_added)
+		*out_added = true;
+out:
+	locked_done(&f);
 	return rc;
 }

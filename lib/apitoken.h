@@ -1,14 +1,21 @@
 /*
- * apitoken.h - bearer tokens for syncd's HTTP API (read and write roles).
+ * apitoken.h - who may use syncd's HTTP API and with which role (read,
+ * write): bearer tokens, and operators' client certificates.
  *
- * A tokens file (default <pki>/api-tokens, made by `orc8r pki api-token`)
- * holds one line per token, never the token itself:
+ * A tokens file (default <pki>/api-tokens, written by `orc8r pki
+ * api-token` and `orc8r pki api-cert`) holds one line per token, never the
+ * token itself, and one line per operator certificate:
  *
  *   ROLE NAME SHA256HEX        e.g. "write ci 9f86d0...": role read|write,
  *                              NAME [A-Za-z0-9._@-]{1,64}, SHA-256 of the
  *                              whole token in lowercase hex
+ *   ROLE NAME cert             e.g. "read alice cert": ROLE for the client
+ *                              certificate of operator NAME (CN=NAME,
+ *                              OU=orc8r-operator, issued by the orc8r CA;
+ *                              pki.h o8_pki_trust_verify_operator checks it)
  *
- * Blank lines and lines starting with '#' are ignored; a name appears once.
+ * Blank lines and lines starting with '#' are ignored; a name appears once,
+ * whatever its kind, so a name in a log line means one principal.
  * A token reads "o8a1.<64 hex>" (32 random bytes from gnutls_rnd).  The file
  * must not be readable or writable by group or others: such a file is
  * refused, as ssh refuses a private key anyone can read.
@@ -79,7 +86,7 @@ enum o8_rc o8_apitoken_load(struct o8_apitoken_set **out, const char *path,
  */
 enum o8_rc o8_apitoken_refresh(struct o8_apitoken_set *set, struct o8_err *err);
 
-/* Number of tokens in the set. */
+/* Number of entries in the set (tokens and certificate grants). */
 size_t o8_apitoken_count(const struct o8_apitoken_set *set);
 
 /*
@@ -91,6 +98,28 @@ size_t o8_apitoken_count(const struct o8_apitoken_set *set);
  */
 bool o8_apitoken_check(const struct o8_apitoken_set *set, const char *token,
 		       enum o8_apitoken_role *role, const char **name);
+
+/*
+ * True when the set grants a role to the operator certificate named name
+ * (a "ROLE NAME cert" line); *role (may be NULL) receives it.  Only for a
+ * name taken from a certificate that passed o8_pki_trust_verify_operator:
+ * the line is no credential by itself.  set may be NULL (false).
+ */
+bool o8_apitoken_check_cert(const struct o8_apitoken_set *set, const char *name,
+			    enum o8_apitoken_role *role);
+
+/*
+ * Adds "ROLE NAME cert" to the tokens file at path, as o8_apitoken_create
+ * adds a token line (flock, temp + fsync + rename, 0600, created if
+ * missing).  A cert line for name with the same role is left as it is
+ * (renewing an operator's certificate); *out_added (may be NULL) says
+ * whether a line was written.  O8_ECONFLICT when name is a token or a cert
+ * line with another role (the message says which line to edit),
+ * O8_EINVALID for a bad name or role.
+ */
+enum o8_rc o8_apitoken_grant_cert(const char *path, const char *name,
+				  enum o8_apitoken_role role, bool *out_added,
+				  struct o8_err *err);
 
 void o8_apitoken_free(struct o8_apitoken_set *set);     /* NULL is a no-op */
 

@@ -348,37 +348,87 @@ static void refresh_tokens(struct o8_httpd *h)
 	h->tokens_failing = true;
 }
 
-/* Bearer auth for READ/WRITE routes: 0 when allowed, else the status to send. */
-static unsigned check_bearer(struct o8_httpd_req *req, enum o8_httpd_auth need)
+/* Records who is calling; 0 when role is enough for need, else 403 (reply set). */
+static unsigned grant(struct o8_httpd_req *req, enum o8_httpd_auth need, const char *kind,
+		      const char *name, enum o8_apitoken_role role)
 {
-	const char *v = header(req, MHD_HTTP_HEADER_AUTHORIZATION), *name = NULL;
-	enum o8_apitoken_role role = O8_APITOKEN_NONE;
-
-	if (req->h->o.tokens)
-		refresh_tokens(req->h);
-	if (!v || strncasecmp(v, "Bearer ", 7)) {
-		o8_httpd_reply_error(req, MHD_HTTP_UNAUTHORIZED,
-				     "authentication required: send 'Authorization: Bearer "
-				     "TOKEN' (see 'orc8r pki api-token')");
-		return MHD_HTTP_UNAUTHORIZED;
-	}
-	for (v += 7; *v == ' '; v++)
-		;
-	if (!o8_apitoken_check(req->h->o.tokens, v, &role, &name)) {
-		o8_httpd_reply_error(req, MHD_HTTP_UNAUTHORIZED, "unknown API token");
-		return MHD_HTTP_UNAUTHORIZED;
-	}
 	req->role = role;
 	snprintf(req->token_name, sizeof(req->token_name), "%s", name);
 	if ((need == O8_HTTPD_WRITE && role < O8_APITOKEN_WRITE) ||
 	    (need == O8_HTTPD_READ && role < O8_APITOKEN_READ)) {
 		o8_httpd_reply_error(req, MHD_HTTP_FORBIDDEN,
-				     "token '%s' has role %s; %s %s needs %s", name,
+				     "%s '%s' has role %s; %s %s needs %s", kind, name,
 				     o8_apitoken_role_name(role), req->method, req->path,
 				     need == O8_HTTPD_WRITE ? "write" : "read");
 		return MHD_HTTP_FORBIDDEN;
 	}
 	return 0;
+}
+
+static unsigned unauthorized(struct o8_httpd_req *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static unsigned unauthorized(struct o8_httpd_req *req, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_verror(req, MHD_HTTP_UNAUTHORIZED, fmt, ap);
+	va_end(ap);
+	return MHD_HTTP_UNAUTHORIZED;
+}
+
+/* v: what follows "Bearer " in the Authorization header. */
+static unsigned check_token(struct o8_httpd_req *req, enum o8_httpd_auth need, const char *v)
+{
+	enum o8_apitoken_role role = O8_APITOKEN_NONE;
+	const char *name = NULL;
+
+	while (*v == ' ')
+		v++;
+	if (!o8_apitoken_check(req->h->o.tokens, v, &role, &name))
+		return unauthorized(req, "unknown API token");
+	return grant(req, need, "token", name, role);
+}
+
+/* An operator's certificate, verified by MHD against tls_trust, then by the owner. */
+static unsigned check_cert(struct o8_httpd_req *req, enum o8_httpd_auth need,
+			   const void *der, size_t len)
+{
+	enum o8_apitoken_role role = O8_APITOKEN_NONE;
+	char *name = NULL;
+	unsigned st;
+
+	if (!req->h->o.cert_auth(der, len, &name, req->h->o.payload) || !name) {
+		free(name);
+		return unauthorized(req, "client certificate refused");
+	}
+	if (!o8_apitoken_check_cert(req->h->o.tokens, name, &role))
+		st = unauthorized(req, "certificate '%s' has no role: no 'ROLE NAME cert' "
+				  "line for it in syncd's API tokens file", name);
+	else
+		st = grant(req, need, "certificate", name, role);
+	free(name);
+	return st;
+}
+
+/* Auth for READ/WRITE routes: 0 when allowed, else the status to send. */
+static unsigned check_auth(struct o8_httpd_req *req, enum o8_httpd_auth need)
+{
+	const char *v = header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	const void *der = NULL;
+	size_t len = 0;
+
+	if (req->h->o.tokens)
+		refresh_tokens(req->h);
+	if (v && !strncasecmp(v, "Bearer ", 7))
+		return check_token(req, need, v + 7);
+	if (req->h->o.cert_auth && (der = o8_httpd_req_peer_cert(req, &len)))
+		return check_cert(req, need, der, len);
+	return unauthorized(req, "authentication required: send 'Authorization: Bearer "
+			    "TOKEN' (see 'orc8r pki api-token')%s",
+			    req->h->o.cert_auth ? " or an operator's client certificate "
+						  "(see 'orc8r pki api-cert')" : "");
 }
 
 /* HMAC auth (GitHub's webhook signature): 0 when it verifies, else the status sent. */
@@ -471,7 +521,7 @@ static bool begin(struct o8_httpd_req *req)
 		return true;
 	}
 	if ((req->route->auth == O8_HTTPD_READ || req->route->auth == O8_HTTPD_WRITE) &&
-	    check_bearer(req, req->route->auth)) {
+	    check_auth(req, req->route->auth)) {
 		if (req->status == MHD_HTTP_UNAUTHORIZED && (r = req->resp))
 			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 						"Bearer realm=\"orc8r\"");
@@ -764,6 +814,9 @@ static enum o8_rc check_opts(const struct o8_httpd_opts *o, struct o8_err *err)
 	if (o->tls_trust && !o->tls_cert)
 		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
 				  "client certificates need HTTPS");
+	if (o->cert_auth && !o->tls_trust)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "client certificate auth needs a trust CA (tls_trust)");
 	for (i = 0; i < o->nroutes; i++)
 		if (!o->routes[i].method || !o->routes[i].fn || !o->routes[i].pattern ||
 		    o->routes[i].pattern[0] != '/')

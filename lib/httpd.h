@@ -18,7 +18,12 @@
  *
  * Auth per route: O8_HTTPD_PUBLIC (none); O8_HTTPD_READ / O8_HTTPD_WRITE:
  * "Authorization: Bearer TOKEN" checked against an apitoken set (401 with
- * no or an unknown token, 403 when its role is too low); O8_HTTPD_HMAC:
+ * no or an unknown token, 403 when its role is too low) or, without a
+ * bearer token, an operator's client certificate: with tls_trust and
+ * cert_auth set, a certificate that verifies against tls_trust is handed
+ * to cert_auth, which names the operator (or refuses: 401), and the role
+ * is the set's "ROLE NAME cert" line (none: 401; too low: 403).  A bearer
+ * token, when sent, decides alone, certificate or not; O8_HTTPD_HMAC:
  * "X-Hub-Signature-256: sha256=HEX", the HMAC-SHA256 of the raw body with
  * the webhook key, compared in constant time (401 when missing or wrong,
  * 403 when no key is set).
@@ -73,7 +78,8 @@ struct o8_httpd_log {
 	unsigned status;        /* 0: the client went away before a reply */
 	double ms;              /* from the headers to the end of the reply */
 	const char *peer;       /* "192.0.2.7:51234" or "[2001:db8::1]:51234" */
-	const char *token_name; /* the bearer token's name, or NULL */
+	const char *token_name; /* the bearer token's or the operator
+				   certificate's name, or NULL */
 };
 
 struct o8_httpd_opts {
@@ -92,12 +98,23 @@ struct o8_httpd_opts {
 	size_t nroutes;
 	struct o8_apitoken_set *tokens; /* NULL: every READ/WRITE route is 401;
 					   refreshed before each check */
+	/*
+	 * With tls_trust: who an operator's client certificate (DER, already
+	 * verified against tls_trust) belongs to.  Returns true with *name a
+	 * malloc'd operator name (the server frees it), or false to refuse
+	 * (the owner checks revocation and the subject, e.g. with
+	 * o8_pki_trust_verify_operator, and logs why).  Runs on the loop
+	 * thread, for READ/WRITE routes without a bearer token.  NULL:
+	 * client certificates authenticate nobody.
+	 */
+	bool (*cert_auth)(const void *der, size_t len, char **name, void *payload);
 	void (*log)(const struct o8_httpd_log *entry, void *payload);
 	void (*note)(const char *msg, void *payload);
-	void *payload;                  /* for handlers, log and note */
+	void *payload;                  /* for handlers, cert_auth, log, note */
 };
 
-#define O8_HTTPD_OPTS_INIT { NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL }
+#define O8_HTTPD_OPTS_INIT { NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, \
+			    NULL }
 
 /*
  * Parses "HOST:PORT": HOST an IPv4 literal, "[IPv6]" literal or
@@ -151,7 +168,10 @@ const char *o8_httpd_req_header(const struct o8_httpd_req *req, const char *name
 /* The raw body, NUL-terminated (*len excludes the NUL); "" when none. */
 const char *o8_httpd_req_body(const struct o8_httpd_req *req, size_t *len);
 
-/* The caller's role (NONE on public and HMAC routes) and token name (or NULL). */
+/*
+ * The caller's role (NONE on public and HMAC routes) and the name of its
+ * bearer token or operator certificate (or NULL).
+ */
 enum o8_apitoken_role o8_httpd_req_role(const struct o8_httpd_req *req);
 const char *o8_httpd_req_token_name(const struct o8_httpd_req *req);
 
@@ -161,7 +181,7 @@ const char *o8_httpd_req_peer(const struct o8_httpd_req *req);
 /*
  * The client's certificate (DER) when it sent one that verifies against
  * tls_trust (chain, signature, validity), else NULL.  Revocation and
- * identity are the owner's to check (o8_pki_trust_verify).
+ * identity are the owner's to check (o8_pki_trust_verify, or cert_auth).
  */
 const void *o8_httpd_req_peer_cert(struct o8_httpd_req *req, size_t *len);
 

@@ -27,7 +27,11 @@
 #include <gnutls/x509.h>
 #include <jansson.h>
 
+#include "apitoken.h"
 #include "schema.h"
+
+_Static_assert(O8_PKI_OPERATOR_MAX == O8_APITOKEN_NAME_MAX + 1,
+	       "an operator's name is an API token name");
 
 #define TOKEN_PREFIX "o8e1."
 #define TOKEN_ID_BYTES 8
@@ -57,6 +61,7 @@
 #define F_GITIGNORE ".gitignore"
 
 #define INIT_HINT "; run 'orc8r pki init' first"
+#define OPERATOR_PREFIX "operator:"     /* an operator's identity in `issued` */
 
 /* --- errors -------------------------------------------------------------- */
 
@@ -663,6 +668,7 @@ out:
 /* What a certificate says besides its key. */
 struct cert_spec {
 	const char *cn;
+	const char *ou;                         /* or NULL */
 	time_t not_before, not_after;
 	bool ca;
 	unsigned key_usage;
@@ -718,7 +724,10 @@ static enum o8_rc make_cert(gnutls_x509_crt_t *out, const struct cert_spec *s,
 	if ((r = gnutls_x509_crt_set_pubkey(crt, pub)) < 0)
 		goto fail;
 	step = "subject";
-	if ((r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, s->cn,
+	if ((s->ou && (r = gnutls_x509_crt_set_dn_by_oid(crt,
+				GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, 0, s->ou,
+				(unsigned)strlen(s->ou))) < 0) ||
+	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, s->cn,
 					       (unsigned)strlen(s->cn))) < 0)
 		goto fail;
 	step = "serial";
@@ -1496,12 +1505,33 @@ fail:
 	return err->rc;
 }
 
+/* Who a client certificate is for: its subject and its name in `issued`. */
+struct holder {
+	char cn[2 * O8_PKI_NAME_MAX + 1];       /* "network/gateway" or NAME */
+	const char *ou;                         /* NULL or O8_PKI_OPERATOR_OU */
+	char ident[2 * O8_PKI_NAME_MAX + 1];    /* "network/gateway" or "operator:NAME" */
+};
+
+static void holder_gateway(struct holder *h, const char *network, const char *gateway)
+{
+	snprintf(h->cn, sizeof(h->cn), "%s/%s", network, gateway);
+	snprintf(h->ident, sizeof(h->ident), "%s", h->cn);
+	h->ou = NULL;
+}
+
+static void holder_operator(struct holder *h, const char *name)
+{
+	snprintf(h->cn, sizeof(h->cn), "%s", name);
+	snprintf(h->ident, sizeof(h->ident), OPERATOR_PREFIX "%s", name);
+	h->ou = O8_PKI_OPERATOR_OU;
+}
+
 /*
- * Issues a client certificate for pub to network/gateway; the caller holds
- * the lock.  *out_line is the line to append to `issued` once the caller's
- * own bookkeeping succeeded.
+ * Issues a client certificate for pub to h; the caller holds the lock.
+ * *out_line is the line to append to `issued` once the caller's own
+ * bookkeeping succeeded.
  */
-static enum o8_rc issue_locked(const char *dir, const char *network, const char *gateway,
+static enum o8_rc issue_locked(const char *dir, const struct holder *h,
 			       gnutls_pubkey_t pub, time_t now, unsigned ttl,
 			       char **out_pem, char **out_line, char *serial_hex,
 			       struct o8_err *err)
@@ -1510,7 +1540,6 @@ static enum o8_rc issue_locked(const char *dir, const char *network, const char 
 	struct cert_spec s;
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_datum_t pem = { NULL, 0 };
-	char cn[2 * O8_PKI_NAME_MAX + 1];
 	time_t ca_end;
 	uint64_t counter = 0;
 	enum o8_rc rc;
@@ -1527,9 +1556,9 @@ static enum o8_rc issue_locked(const char *dir, const char *network, const char 
 				"the CA in '%s' expired at %s: make a new PKI", dir, when);
 		goto out;
 	}
-	snprintf(cn, sizeof(cn), "%s/%s", network, gateway);
 	memset(&s, 0, sizeof(s));
-	s.cn = cn;
+	s.cn = h->cn;
+	s.ou = h->ou;
 	s.not_before = now - O8_PKI_SKEW;
 	s.not_after = now + (time_t)ttl;
 	if (s.not_after > ca_end)
@@ -1543,8 +1572,8 @@ static enum o8_rc issue_locked(const char *dir, const char *network, const char 
 	    (rc = crt_pem(crt, &pem, err)))
 		goto out;
 	if (!(*out_pem = strndup((const char *)pem.data, pem.size)) ||
-	    asprintf(out_line, "%s %s %lld %lld\n", serial_hex, cn, (long long)s.not_before,
-		     (long long)s.not_after) < 0) {
+	    asprintf(out_line, "%s %s %lld %lld\n", serial_hex, h->ident,
+		     (long long)s.not_before, (long long)s.not_after) < 0) {
 		free(*out_pem);
 		*out_pem = NULL;
 		*out_line = NULL;
@@ -1566,6 +1595,7 @@ enum o8_rc o8_pki_redeem(const char *dir, const char *token, const void *csr, si
 	char id[TOKEN_ID_HEX + 1], serial[SERIAL_HEX_MAX + 1];
 	char *path = NULL, *json = NULL, *pem = NULL, *line = NULL;
 	const char *network, *gateway;
+	struct holder h;
 	gnutls_x509_crq_t crq = NULL;
 	gnutls_pubkey_t pub = NULL;
 	json_t *tok = NULL;
@@ -1597,8 +1627,8 @@ enum o8_rc o8_pki_redeem(const char *dir, const char *token, const void *csr, si
 				"'%s' is not a valid token file", path);
 		goto out;
 	}
-	if ((rc = issue_locked(dir, network, gateway, pub, now, cert_ttl, &pem, &line,
-			       serial, err)))
+	holder_gateway(&h, network, gateway);
+	if ((rc = issue_locked(dir, &h, pub, now, cert_ttl, &pem, &line, serial, err)))
 		goto out;
 	/* Used before anything is handed out: a crash now burns the token, never reuses it. */
 	if (json_object_set_new(tok, "used", json_true()) ||
@@ -1628,9 +1658,10 @@ out:
 	return rc;
 }
 
-enum o8_rc o8_pki_issue(const char *dir, const char *network, const char *gateway,
-			const void *csr, size_t len, time_t now, unsigned cert_ttl,
-			char **out_cert_pem, struct o8_err *err)
+/* Issues to h for the key of csr, without a token (the caller vouches for h). */
+static enum o8_rc issue_to(const char *dir, const struct holder *h, const void *csr,
+			   size_t len, time_t now, unsigned ttl, char **out_cert_pem,
+			   struct o8_err *err)
 {
 	char serial[SERIAL_HEX_MAX + 1], *pem = NULL, *line = NULL;
 	gnutls_x509_crq_t crq = NULL;
@@ -1638,20 +1669,15 @@ enum o8_rc o8_pki_issue(const char *dir, const char *network, const char *gatewa
 	enum o8_rc rc;
 	int lock = -1;
 
-	*out_cert_pem = NULL;
 	if (!now)
 		now = time(NULL);
-	if (!cert_ttl)
-		cert_ttl = O8_PKI_CERT_TTL;
-	if ((rc = check_identity(network, gateway, err)) ||
-	    (rc = import_csr(csr, len, &crq, &pub, err)))
+	if ((rc = import_csr(csr, len, &crq, &pub, err)))
 		goto out;
 	if ((lock = lock_dir(dir, err)) < 0) {
 		rc = err->rc;
 		goto out;
 	}
-	if ((rc = issue_locked(dir, network, gateway, pub, now, cert_ttl, &pem, &line,
-			       serial, err)) ||
+	if ((rc = issue_locked(dir, h, pub, now, ttl, &pem, &line, serial, err)) ||
 	    (rc = append_line(dir, F_ISSUED, line, err)))
 		goto out;
 	*out_cert_pem = pem;
@@ -1667,7 +1693,69 @@ out:
 	return rc;
 }
 
+enum o8_rc o8_pki_issue(const char *dir, const char *network, const char *gateway,
+			const void *csr, size_t len, time_t now, unsigned cert_ttl,
+			char **out_cert_pem, struct o8_err *err)
+{
+	struct holder h;
+	enum o8_rc rc;
+
+	*out_cert_pem = NULL;
+	if ((rc = check_identity(network, gateway, err)))
+		return rc;
+	holder_gateway(&h, network, gateway);
+	return issue_to(dir, &h, csr, len, now, cert_ttl ? cert_ttl : O8_PKI_CERT_TTL,
+			out_cert_pem, err);
+}
+
+static enum o8_rc check_operator(const char *name, struct o8_err *err)
+{
+	if (!o8_apitoken_name_ok(name))
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "operator name '%s' is not valid: use 1 to %d of "
+				  "A-Z a-z 0-9 . _ @ -", name ? name : "", O8_APITOKEN_NAME_MAX);
+	return O8_OK;
+}
+
+enum o8_rc o8_pki_issue_operator(const char *dir, const char *name, const void *csr,
+				 size_t len, time_t now, unsigned ttl,
+				 char **out_cert_pem, struct o8_err *err)
+{
+	struct holder h;
+	enum o8_rc rc;
+
+	*out_cert_pem = NULL;
+	if ((rc = check_operator(name, err)))
+		return rc;
+	holder_operator(&h, name);
+	return issue_to(dir, &h, csr, len, now, ttl ? ttl : O8_PKI_OPERATOR_TTL,
+			out_cert_pem, err);
+}
+
 /* --- issued log, list and revoke ------------------------------------------ */
+
+/* "network/gateway" or "operator:NAME" of `issued` into row; false when malformed. */
+static bool row_identity(struct o8_pki_issued *row, char *ident)
+{
+	const size_t plen = sizeof(OPERATOR_PREFIX) - 1;
+	char *slash;
+
+	if (!strncmp(ident, OPERATOR_PREFIX, plen)) {
+		if (!o8_apitoken_name_ok(ident + plen))
+			return false;
+		snprintf(row->operator_name, sizeof(row->operator_name), "%.64s", ident + plen);
+		return true;
+	}
+	if (!(slash = strchr(ident, '/')))
+		return false;
+	*slash = '\0';
+	if (!name_ok(ident) || !name_ok(slash + 1))
+		return false;
+	/* Lengths were checked above; the precisions only reassure the compiler. */
+	snprintf(row->network, sizeof(row->network), "%.63s", ident);
+	snprintf(row->gateway, sizeof(row->gateway), "%.63s", slash + 1);
+	return true;
+}
 
 /* Calls fn for every line of `issued`; fn returns non-zero to stop with an error. */
 static enum o8_rc issued_each(const char *dir,
@@ -1690,28 +1778,25 @@ static enum o8_rc issued_each(const char *dir,
 	}
 	while (!rc && getline(&line, &cap, f) > 0) {
 		struct o8_pki_issued row;
-		char serial[SERIAL_HEX_MAX + 2], ident[2 * O8_PKI_NAME_MAX + 2], *slash;
+		char serial[SERIAL_HEX_MAX + 2], ident[2 * O8_PKI_NAME_MAX + 2];
 		long long nb, na;
 
 		lineno++;
 		memset(&row, 0, sizeof(row));
 		if (sscanf(line, "%41s %129s %lld %lld", serial, ident, &nb, &na) != 4 ||
-		    !serial_hex_ok(serial) || !(slash = strchr(ident, '/'))) {
+		    !serial_hex_ok(serial)) {
 			rc = o8_err_set(err, O8_EINVALID, p, lineno, 1,
-					"'%s' line %u is not 'SERIAL NETWORK/GATEWAY "
+					"'%s' line %u is not 'SERIAL IDENTITY "
 					"NOT_BEFORE NOT_AFTER'", p, lineno);
 			break;
 		}
-		*slash = '\0';
-		if (!name_ok(ident) || !name_ok(slash + 1)) {
+		if (!row_identity(&row, ident)) {
 			rc = o8_err_set(err, O8_EINVALID, p, lineno, 1,
 					"'%s' line %u: bad identity", p, lineno);
 			break;
 		}
-		/* Lengths were checked above; the precisions only reassure the compiler. */
+		/* The length was checked above; the precision only reassures the compiler. */
 		snprintf(row.serial, sizeof(row.serial), "%.40s", serial);
-		snprintf(row.network, sizeof(row.network), "%.63s", ident);
-		snprintf(row.gateway, sizeof(row.gateway), "%.63s", slash + 1);
 		row.not_before = (time_t)nb;
 		row.not_after = (time_t)na;
 		rc = fn(&row, payload, err);
@@ -1774,7 +1859,7 @@ enum o8_rc o8_pki_list(struct o8_pki_issued **out, size_t *n, const char *dir,
 }
 
 struct revoke_ctx {
-	const char *network, *gateway;
+	const struct o8_pki_issued *who;        /* its identity fields only */
 	struct revoked_list *revoked;
 	time_t now;
 	size_t matched, added;
@@ -1785,7 +1870,9 @@ static enum o8_rc revoke_row(const struct o8_pki_issued *row, void *payload,
 {
 	struct revoke_ctx *c = payload;
 
-	if (strcmp(row->network, c->network) || strcmp(row->gateway, c->gateway))
+	/* A gateway's row has no operator name and an operator's no network. */
+	if (strcmp(row->network, c->who->network) || strcmp(row->gateway, c->who->gateway) ||
+	    strcmp(row->operator_name, c->who->operator_name))
 		return O8_OK;
 	c->matched++;
 	if (revoked_has(c->revoked, row->serial))
@@ -1849,8 +1936,12 @@ static enum o8_rc drop_tokens(const char *dir, const char *network, const char *
 	return rc;
 }
 
-enum o8_rc o8_pki_revoke(const char *dir, const char *network, const char *gateway,
-			 size_t *out_ncerts, size_t *out_ntokens, struct o8_err *err)
+/*
+ * Revokes every certificate issued to who (a gateway also loses its
+ * unused tokens) and re-signs the CRL; the outputs are set on success.
+ */
+static enum o8_rc revoke_holder(const char *dir, const struct o8_pki_issued *who,
+				size_t *out_ncerts, size_t *out_ntokens, struct o8_err *err)
 {
 	struct revoked_list rl = { NULL, 0, 0 };
 	struct revoke_ctx c;
@@ -1859,42 +1950,77 @@ enum o8_rc o8_pki_revoke(const char *dir, const char *network, const char *gatew
 	enum o8_rc rc;
 	int lock;
 
-	if (out_ncerts)
-		*out_ncerts = 0;
-	if (out_ntokens)
-		*out_ntokens = 0;
-	if ((rc = check_identity(network, gateway, err)))
-		return rc;
 	if ((lock = lock_dir(dir, err)) < 0)
 		return err->rc;
 	/* The CA first: without it no CRL can be signed, so change nothing. */
 	if ((rc = ca_load(&ca, dir, err)) || (rc = revoked_read(&rl, dir, err)))
 		goto out;
 	memset(&c, 0, sizeof(c));
-	c.network = network;
-	c.gateway = gateway;
+	c.who = who;
 	c.revoked = &rl;
 	c.now = time(NULL);
 	if ((rc = issued_each(dir, revoke_row, &c, err)) ||
-	    (rc = drop_tokens(dir, network, gateway, &ntokens, err)))
+	    (!who->operator_name[0] &&
+	     (rc = drop_tokens(dir, who->network, who->gateway, &ntokens, err))))
 		goto out;
 	if (!c.matched && !ntokens) {
-		rc = o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0,
-				"nothing to revoke: no certificate or unused token was "
-				"issued to '%s/%s' from '%s'", network, gateway, dir);
+		rc = who->operator_name[0]
+			? o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0,
+				     "nothing to revoke: no certificate was issued to "
+				     "operator '%s' from '%s'", who->operator_name, dir)
+			: o8_err_set(err, O8_ENOTFOUND, NULL, 0, 0,
+				     "nothing to revoke: no certificate or unused token was "
+				     "issued to '%s/%s' from '%s'", who->network, who->gateway,
+				     dir);
 		goto out;
 	}
 	if ((c.added && (rc = revoked_write(&rl, dir, err))) ||
 	    (rc = write_crl(dir, &ca, &rl, c.now, err)))
 		goto out;
-	if (out_ncerts)
-		*out_ncerts = c.added;
-	if (out_ntokens)
-		*out_ntokens = ntokens;
+	*out_ncerts = c.added;
+	*out_ntokens = ntokens;
 out:
 	unlock_dir(lock);
 	ca_done(&ca);
 	revoked_done(&rl);
+	return rc;
+}
+
+enum o8_rc o8_pki_revoke(const char *dir, const char *network, const char *gateway,
+			 size_t *out_ncerts, size_t *out_ntokens, struct o8_err *err)
+{
+	struct o8_pki_issued who;
+	size_t ncerts = 0, ntokens = 0;
+	enum o8_rc rc;
+
+	if ((rc = check_identity(network, gateway, err)))
+		goto out;
+	memset(&who, 0, sizeof(who));
+	snprintf(who.network, sizeof(who.network), "%s", network);
+	snprintf(who.gateway, sizeof(who.gateway), "%s", gateway);
+	rc = revoke_holder(dir, &who, &ncerts, &ntokens, err);
+out:
+	if (out_ncerts)
+		*out_ncerts = ncerts;
+	if (out_ntokens)
+		*out_ntokens = ntokens;
+	return rc;
+}
+
+enum o8_rc o8_pki_revoke_operator(const char *dir, const char *name, size_t *out_ncerts,
+				  struct o8_err *err)
+{
+	struct o8_pki_issued who;
+	size_t ncerts = 0, ntokens = 0;
+	enum o8_rc rc;
+
+	if (!(rc = check_operator(name, err))) {
+		memset(&who, 0, sizeof(who));
+		snprintf(who.operator_name, sizeof(who.operator_name), "%s", name);
+		rc = revoke_holder(dir, &who, &ncerts, &ntokens, err);
+	}
+	if (out_ncerts)
+		*out_ncerts = ncerts;
 	return rc;
 }
 
@@ -2103,12 +2229,29 @@ static bool has_purpose(gnutls_x509_crt_t crt, const char *oid)
 	}
 }
 
-/* The single CN of crt split into network and gateway. */
-static enum o8_rc crt_identity(gnutls_x509_crt_t crt, char **network, char **gateway,
-			       struct o8_err *err)
+/* True when one of crt's subject OUs is ou. */
+static bool has_ou(gnutls_x509_crt_t crt, const char *ou)
 {
-	char cn[256], other[256], net[O8_PKI_NAME_MAX] = "", *slash;
-	size_t n = sizeof(cn), extra = sizeof(other);
+	char buf[256];
+	unsigned i;
+
+	for (i = 0;; i++) {
+		size_t n = sizeof(buf);
+		int r = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME,
+						      i, 0, buf, &n);
+
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return false;
+		if (r >= 0 && !strcmp(buf, ou))
+			return true;
+	}
+}
+
+/* The one CN of crt into cn[256]. */
+static enum o8_rc single_cn(gnutls_x509_crt_t crt, char cn[256], struct o8_err *err)
+{
+	char other[256];
+	size_t n = 256, extra = sizeof(other);
 	int r;
 
 	if ((r = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
@@ -2120,6 +2263,18 @@ static enum o8_rc crt_identity(gnutls_x509_crt_t crt, char **network, char **gat
 					  &extra) != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
 				  "certificate has more than one common name");
+	return O8_OK;
+}
+
+/* The single CN of crt split into network and gateway. */
+static enum o8_rc crt_identity(gnutls_x509_crt_t crt, char **network, char **gateway,
+			       struct o8_err *err)
+{
+	char cn[256], net[O8_PKI_NAME_MAX] = "", *slash;
+	enum o8_rc rc;
+
+	if ((rc = single_cn(crt, cn, err)))
+		return rc;
 	slash = strchr(cn, '/');
 	if (slash && (size_t)(slash - cn) < sizeof(net))
 		memcpy(net, cn, (size_t)(slash - cn));
@@ -2138,9 +2293,15 @@ static enum o8_rc crt_identity(gnutls_x509_crt_t crt, char **network, char **gat
 	return O8_OK;
 }
 
-enum o8_rc o8_pki_trust_verify(const struct o8_pki_trust *t, const void *cert, size_t len,
-			       time_t now, char **network, char **gateway,
-			       struct o8_err *err)
+/*
+ * What every client certificate must pass, a gateway's ("a gateway") or
+ * an operator's ("an operator"): signed by the CA, valid at now, clientAuth,
+ * not a CA, not revoked.  *out is the parsed certificate, for the caller's
+ * checks of its subject.
+ */
+static enum o8_rc verify_client(const struct o8_pki_trust *t, const void *cert, size_t len,
+				time_t now, const char *kind, gnutls_x509_crt_t *out,
+				struct o8_err *err)
 {
 	gnutls_x509_crt_t crt = NULL;
 	unsigned char serial[64];
@@ -2151,10 +2312,7 @@ enum o8_rc o8_pki_trust_verify(const struct o8_pki_trust *t, const void *cert, s
 	enum o8_rc rc;
 	int r;
 
-	if (network)
-		*network = NULL;
-	if (gateway)
-		*gateway = NULL;
+	*out = NULL;
 	if (!now)
 		now = time(NULL);
 	if ((rc = import_crt(cert, len, "peer certificate", &crt, err)))
@@ -2184,7 +2342,7 @@ enum o8_rc o8_pki_trust_verify(const struct o8_pki_trust *t, const void *cert, s
 	if (gnutls_x509_crt_get_ca_status(crt, &crit) > 0 ||
 	    !has_purpose(crt, GNUTLS_KP_TLS_WWW_CLIENT)) {
 		rc = o8_err_set(err, O8_EINVALID, NULL, 0, 0,
-				"peer certificate is not a gateway client certificate");
+				"peer certificate is not %s client certificate", kind);
 		goto out;
 	}
 	if ((r = gnutls_x509_crt_get_serial(crt, serial, &slen)) < 0) {
@@ -2200,8 +2358,57 @@ enum o8_rc o8_pki_trust_verify(const struct o8_pki_trust *t, const void *cert, s
 				"peer certificate %s is revoked", hex);
 		goto out;
 	}
-	rc = crt_identity(crt, network, gateway, err);
+	*out = crt;
+	return O8_OK;
 out:
+	gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+enum o8_rc o8_pki_trust_verify(const struct o8_pki_trust *t, const void *cert, size_t len,
+			       time_t now, char **network, char **gateway,
+			       struct o8_err *err)
+{
+	gnutls_x509_crt_t crt;
+	enum o8_rc rc;
+
+	if (network)
+		*network = NULL;
+	if (gateway)
+		*gateway = NULL;
+	if ((rc = verify_client(t, cert, len, now, "a gateway", &crt, err)))
+		return rc;
+	if (has_ou(crt, O8_PKI_OPERATOR_OU))
+		rc = o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				"peer certificate is an operator's (OU=" O8_PKI_OPERATOR_OU
+				"), not a gateway's");
+	else
+		rc = crt_identity(crt, network, gateway, err);
+	gnutls_x509_crt_deinit(crt);
+	return rc;
+}
+
+enum o8_rc o8_pki_trust_verify_operator(const struct o8_pki_trust *t, const void *cert,
+					size_t len, time_t now, char **name,
+					struct o8_err *err)
+{
+	gnutls_x509_crt_t crt;
+	char cn[256];
+	enum o8_rc rc;
+
+	if (name)
+		*name = NULL;
+	if ((rc = verify_client(t, cert, len, now, "an operator", &crt, err)))
+		return rc;
+	if (!has_ou(crt, O8_PKI_OPERATOR_OU))
+		rc = o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				"peer certificate is not an operator's (no OU="
+				O8_PKI_OPERATOR_OU ")");
+	else if (!(rc = single_cn(crt, cn, err)) && !o8_apitoken_name_ok(cn))
+		rc = o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				"peer certificate's common name is not an operator name");
+	else if (!rc && name && !(*name = strdup(cn)))
+		rc = oom(err);
 	gnutls_x509_crt_deinit(crt);
 	return rc;
 }

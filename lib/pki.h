@@ -1,7 +1,8 @@
 /*
  * pki.h - the orc8r certificate authority: syncd's server certificate,
  * one-time enrolment tokens, short-lived gateway client certificates,
- * revocation (GnuTLS X.509, ECDSA P-256 everywhere).
+ * operators' client certificates for syncd's HTTP API, revocation
+ * (GnuTLS X.509, ECDSA P-256 everywhere).
  *
  * A PKI directory (`orc8r pki init`, 0700) holds:
  *
@@ -12,6 +13,7 @@
  *   serial                  counter that makes every serial unique
  *   issued                  one line per client certificate:
  *                           SERIAL NETWORK/GATEWAY NOT_BEFORE NOT_AFTER
+ *                           SERIAL operator:NAME NOT_BEFORE NOT_AFTER
  *   revoked                 one line per revoked certificate:
  *                           SERIAL REVOKED_AT NOT_AFTER
  *   crl.pem                 the CRL built from `revoked`, signed by the CA
@@ -19,6 +21,9 @@
  *
  * A gateway's identity is the subject CN "network/gateway" of its client
  * certificate; both halves are DNS-1123 labels (schema.h O8_FMT_NAME).
+ * An operator's is CN=NAME with OU=orc8r-operator (NAME as apitoken.h
+ * names, which never contain '/'); a gateway certificate has no OU.  Each
+ * verifier refuses the other kind, so neither can pass for the other.
  * Operations that change state (enrol, redeem, revoke) hold an exclusive
  * flock on the directory, so a token cannot be redeemed twice even by two
  * processes at once, and files are replaced by temp + fsync + rename.
@@ -43,6 +48,9 @@
 #define O8_PKI_CERT_TTL (7u * 24u * 3600u)      /* gateway client certificate */
 #define O8_PKI_SKEW 300                         /* not_before = now - 5 min */
 #define O8_PKI_NAME_MAX 64                      /* a DNS label + NUL */
+#define O8_PKI_OPERATOR_TTL (90u * 24u * 3600u) /* operator client certificate */
+#define O8_PKI_OPERATOR_OU "orc8r-operator"     /* subject OU of every operator cert */
+#define O8_PKI_OPERATOR_MAX 65                  /* O8_APITOKEN_NAME_MAX + NUL */
 
 struct o8_pki_opts {
 	unsigned ca_days;       /* 0: O8_PKI_CA_DAYS */
@@ -107,6 +115,20 @@ enum o8_rc o8_pki_issue(const char *dir, const char *network, const char *gatewa
 			char **out_cert_pem, struct o8_err *err);
 
 /*
+ * Issues an operator's client certificate for the key of csr (checked as
+ * o8_pki_redeem checks it): CN=name, OU=orc8r-operator, clientAuth, not a
+ * CA, valid from now - 5 min to now + ttl (0: O8_PKI_OPERATOR_TTL; never
+ * past the CA's own expiry), recorded in `issued` as "operator:NAME".
+ * name follows apitoken.h's rules (O8_EINVALID otherwise); issuing again
+ * to the same name is a renewal, not a conflict.  What the certificate
+ * may do is the tokens file's business ("ROLE NAME cert").  now 0 means
+ * time(NULL); *out_cert_pem is freed with free().
+ */
+enum o8_rc o8_pki_issue_operator(const char *dir, const char *name, const void *csr,
+				 size_t len, time_t now, unsigned ttl,
+				 char **out_cert_pem, struct o8_err *err);
+
+/*
  * Revokes network/gateway: every serial `issued` to it goes to `revoked`,
  * its unused tokens are deleted, and crl.pem is re-signed.  O8_ENOTFOUND
  * when it has neither a certificate nor an unused token.  *out_ncerts and
@@ -116,11 +138,20 @@ enum o8_rc o8_pki_issue(const char *dir, const char *network, const char *gatewa
 enum o8_rc o8_pki_revoke(const char *dir, const char *network, const char *gateway,
 			 size_t *out_ncerts, size_t *out_ntokens, struct o8_err *err);
 
+/*
+ * Revokes operator name: every serial `issued` to it goes to `revoked` and
+ * crl.pem is re-signed.  O8_ENOTFOUND when it was never issued one.
+ * *out_ncerts (may be NULL) receives the number newly revoked.
+ */
+enum o8_rc o8_pki_revoke_operator(const char *dir, const char *name, size_t *out_ncerts,
+				  struct o8_err *err);
+
 /* One row of `issued`, as `orc8r pki list` shows it. */
 struct o8_pki_issued {
 	char serial[41];                /* lowercase hex */
-	char network[O8_PKI_NAME_MAX];
-	char gateway[O8_PKI_NAME_MAX];
+	char network[O8_PKI_NAME_MAX];  /* "" for an operator */
+	char gateway[O8_PKI_NAME_MAX];  /* "" for an operator */
+	char operator_name[O8_PKI_OPERATOR_MAX];        /* "" for a gateway */
 	time_t not_before, not_after;
 	bool revoked;
 };
@@ -147,13 +178,24 @@ bool o8_pki_is_revoked(const struct o8_pki_trust *t, const void *serial, size_t 
 
 /*
  * Checks a peer's client certificate (PEM or DER): signed by the CA, valid
- * at now (0: time(NULL)), clientAuth, not a CA, not revoked, CN
- * "network/gateway".  On success *network and *gateway (each may be NULL)
- * are malloc'd copies of its identity.  O8_EINVALID with the reason otherwise.
+ * at now (0: time(NULL)), clientAuth, not a CA, not revoked, no
+ * OU=orc8r-operator, CN "network/gateway".  On success *network and
+ * *gateway (each may be NULL) are malloc'd copies of its identity.
+ * O8_EINVALID with the reason otherwise.
  */
 enum o8_rc o8_pki_trust_verify(const struct o8_pki_trust *t, const void *cert,
 			       size_t len, time_t now, char **network, char **gateway,
 			       struct o8_err *err);
+
+/*
+ * The same checks for an operator's client certificate (syncd's HTTP
+ * API): chain, validity, clientAuth, not a CA, not revoked, then
+ * OU=orc8r-operator and one CN that is a valid name.  *name (may be NULL)
+ * is a malloc'd copy of that CN.  O8_EINVALID with the reason otherwise.
+ */
+enum o8_rc o8_pki_trust_verify_operator(const struct o8_pki_trust *t, const void *cert,
+					size_t len, time_t now, char **name,
+					struct o8_err *err);
 
 /* One-shot form of load + verify + free, for tools and tests. */
 enum o8_rc o8_pki_verify_peer(const char *ca_pem_path, const char *crl_pem_path,

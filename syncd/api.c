@@ -350,24 +350,44 @@ static void log_request(const struct o8_httpd_log *e, void *payload)
 	struct syncd *s = payload;
 
 	if (s->opts.verbose || e->status >= 400)
-		syncd_log(s, "api: %s %s %u %.1f ms %s%s", e->method, e->path, e->status,
-			  e->ms, e->peer, e->token_name ? "" : "");
+		syncd_log(s, "api: %s %s %u %.1f ms %s%s%s", e->method, e->path, e->status,
+			  e->ms, e->peer, e->token_name ? " as " : "",
+			  e->token_name ? e->token_name : "");
+}
+
+/* httpd's cert_auth: an operator's certificate, against the CRL as it is now. */
+static bool operator_cert(const void *der, size_t len, char **name, void *payload)
+{
+	struct syncd *s = payload;
+	struct o8_err err = O8_ERR_INIT;
+
+	/* A failed refresh keeps the revocations already known: still safe. */
+	o8_pki_trust_refresh(s->trust, &err);   /* `orc8r pki revoke` applies now */
+	o8_err_clear(&err);
+	if (o8_pki_trust_verify_operator(s->trust, der, len, 0, name, &err) == O8_OK)
+		return true;
+	syncd_log(s, "api: operator certificate refused: %s", err.msg);
+	return false;
 }
 
 enum o8_rc syncd_api_start(struct syncd *s, struct o8_err *err)
 {
 	struct o8_httpd_opts o = O8_HTTPD_OPTS_INIT;
-	char crt[4096], key[4096];
+	char crt[4096], key[4096], ca[4096];
 
 	if (s->opts.api_tokens_file &&
 	    o8_apitoken_load(&s->tokens, s->opts.api_tokens_file, err))
 		return err->rc;
 	snprintf(crt, sizeof(crt), "%s/server.crt", s->opts.pki);
 	snprintf(key, sizeof(key), "%s/server.key", s->opts.pki);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", s->opts.pki);
 	o.listen = s->opts.api;
 	if (s->opts.api_tls) {
 		o.tls_cert = crt;
 		o.tls_key = key;
+		/* operators' client certificates, next to bearer tokens */
+		o.tls_trust = ca;
+		o.cert_auth = operator_cert;
 	}
 	o.routes = routes;
 	o.nroutes = sizeof(routes) / sizeof(routes[0]);

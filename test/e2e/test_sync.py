@@ -148,6 +148,31 @@ def case_offline_change(w):
         check(0 < sent < 600, f'{gw}: {sent} bytes after an offline change')
 
 
+def case_far_behind(w):
+    """Offline for two commits, so syncd no longer holds the generation the
+    AGWs acked: their Hello's per-kind digests name the kind that differs,
+    a DigestRequest gets that kind's record digests, and each AGW is sent
+    the one record it lacks -- not its whole config."""
+    w.wait_converged()
+    before = bytes_sent(w)
+    w.stop('agwd')
+    wait_for('every AGW offline', lambda: w.status()['summary']['offline'] == AGWS)
+    kis = [OLD_KI, '0123456789abcdef0123456789abcdef', 'fedcba9876543210fedcba9876543210']
+    for old, new in zip(kis, kis[1:]):
+        commit = w.commit_push(SIMS, lambda t: t.replace(old, new, 1), 'rotate a ki')
+        w.webhook()
+        wait_for('the new commit compiled', lambda: w.status()['commit'] == commit)
+    w.start_agwd()
+    w.wait_converged(commit)
+    for gw, b in bytes_sent(w).items():
+        sent = b - before[gw]
+        check(0 < sent < 600, f'{gw}: {sent} bytes after two offline changes')
+    wait_for('the digest path logged',
+             lambda: syncd_log(w).count('digests of') == AGWS)
+    check(all('1 to send, 0 to delete' in l for l in syncd_log(w).splitlines()
+              if 'digests of' in l), 'more than the changed record sent')
+
+
 def case_webhook(w):
     w.wait_converged()
     code, _ = w.webhook(secret='not-the-secret')
@@ -371,6 +396,60 @@ def case_isolation(w):
     check(closed_by_server(s), 'a revoked certificate was accepted')
 
 
+def case_api_cert(w):
+    """An operator's client certificate instead of a token: `orc8r pki
+    api-cert` makes it, the CLI (options or .orc8r/config.yaml) and any TLS
+    client reach the API with it, its role holds, and revoking it shuts it
+    out at the next request."""
+    w.wait_converged()
+    out_dir = os.path.join(w.root, 'alice')
+    p = w.orc8r('pki', 'api-cert', 'alice', '--dir', w.pki, '--out', out_dir)
+    crt, key = (os.path.join(out_dir, 'alice.' + ext) for ext in ('crt', 'key'))
+    check(f'cert: {crt}\n' in p.stdout and f'key: {key}\n' in p.stdout, p.stdout)
+    check(os.stat(key).st_mode & 0o777 == 0o600, 'alice.key is not 0600')
+    env = {k: v for k, v in os.environ.items() if k != 'ORC8R_TOKEN'}
+    in_sync = f'{AGWS} gateways: {AGWS} in-sync'
+    out = w.orc8r('status', '--cert', crt, '--key', key, env=env)
+    check(in_sync in out.stdout, out.stdout)
+    cfg = os.path.join(w.work, '.orc8r', 'config.yaml')
+    with open(cfg) as f:
+        text = f.read()
+    with open(cfg, 'w') as f:
+        f.write(text.replace('token_file: ../api.token\n', f'cert: {crt}\nkey: {key}\n'))
+    out = w.orc8r('status', env=env)
+    check(in_sync in out.stdout, out.stdout)
+
+    ctx = ssl.create_default_context(cafile=os.path.join(w.pki, 'ca.crt'))
+    ctx.load_cert_chain(crt, key)
+
+    def call(method, path):
+        req = urllib.request.Request(w.api + path, method=method,
+                                     data=b'{}' if method == 'POST' else None)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    code, body = call('GET', '/v1/status')
+    check(code == 200, f'GET /v1/status with the certificate: {code} {body[:200]!r}')
+    st = __import__('json').loads(body)
+    check(st['summary']['in_sync'] == AGWS, st['summary'])
+    code, body = call('POST', '/v1/refresh')
+    check(code == 403 and b"certificate 'alice' has role read" in body,
+          f'POST /v1/refresh with a read certificate: {code} {body[:200]!r}')
+
+    w.orc8r('pki', 'revoke', '--operator', 'alice', '--dir', w.pki)
+    code, body = call('GET', '/v1/status')
+    check(code == 401, f'a revoked certificate: {code} {body[:200]!r}')
+    out = w.orc8r('status', env=env, check=False)
+    check(out.returncode == 1, f'orc8r status with a revoked certificate: exit '
+          f'{out.returncode}\n{out.stdout}{out.stderr}')
+    wait_for('the refusal logged with its reason',
+             lambda: 'operator certificate refused' in syncd_log(w)
+             and 'revoked' in syncd_log(w))
+    check(w.status()['summary']['in_sync'] == AGWS, 'the token stopped working')
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 
@@ -378,6 +457,7 @@ def main():
     if len(sys.argv) != 2 or sys.argv[1] not in CASES:
         sys.exit(f'usage: {sys.argv[0]} {"|".join(CASES)}')
     with World(agws=AGWS) as w:
+        w.verbose_syncd = sys.argv[1] == 'far_behind'
         if sys.argv[1] == 'reload_hook':
             w.hook = 'echo "$ORC8R_VERSION $ORC8R_CONFIG_DIR" >> %s/hook.log' % w.root
         w.setup()

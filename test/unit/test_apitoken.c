@@ -4,7 +4,10 @@
  * role and name, names are unique even under concurrent creation, the
  * operator's comments survive, a malformed line is reported at its line and
  * column, a file open to group or others is refused, and refresh picks up
- * new and removed tokens and fails closed.
+ * new and removed tokens and fails closed.  "ROLE NAME cert" lines grant a
+ * role to an operator certificate by name, never to a token; a name is
+ * unique across both kinds; granting again is a no-op, with another role
+ * a conflict.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -221,6 +224,12 @@ static void load__malformed_line_names_line_and_column(void **state)
 		{ "read a 0000000000000000000000000000000000000000000000000000000000000000\n"
 		  "write a 1111111111111111111111111111111111111111111111111111111111111111\n",
 		  2, 1, "appears twice" },
+		{ "read a certs\n", 1, 8, "or 'cert'" },
+		{ "read a CERT\n", 1, 8, "bad hash" },
+		{ "read a cert extra\n", 1, 13, "unexpected text" },
+		{ "read a cert\n"
+		  "write a 1111111111111111111111111111111111111111111111111111111111111111\n",
+		  2, 1, "appears twice" },
 	};
 	struct fx *fx = *state;
 	size_t i;
@@ -325,6 +334,104 @@ static void create__concurrent_creations_all_land(void **state)
 	o8_apitoken_free(set);
 }
 
+static bool grant(const char *path, const char *name, enum o8_apitoken_role role)
+{
+	struct o8_err err = O8_ERR_INIT;
+	bool added = false;
+
+	if (o8_apitoken_grant_cert(path, name, role, &added, &err))
+		fail_msg("grant '%s': %s", name, err.msg);
+	return added;
+}
+
+static void cert__grant_checks_by_name_never_as_a_token(void **state)
+{
+	struct fx *fx = *state;
+	char *tok = create(fx->path, "ci", O8_APITOKEN_WRITE), hex[65], line[128];
+	struct o8_apitoken_set *set = NULL;
+	struct o8_err err = O8_ERR_INIT;
+	enum o8_apitoken_role role = O8_APITOKEN_NONE;
+	struct stat st;
+
+	assert_true(grant(fx->path, "alice", O8_APITOKEN_READ));
+	assert_true(grant(fx->path, "ops@example.org", O8_APITOKEN_WRITE));
+	sha256_hex(tok, hex);
+	snprintf(line, sizeof(line), "write ci %s\nread alice cert\nwrite ops@example.org cert\n",
+		 hex);
+	assert_string_equal(slurp(fx->path), line);
+	assert_int_equal(stat(fx->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	assert_int_equal(o8_apitoken_load(&set, fx->path, &err), O8_OK);
+	assert_int_equal(o8_apitoken_count(set), 3);
+	assert_true(o8_apitoken_check_cert(set, "alice", &role));
+	assert_int_equal(role, O8_APITOKEN_READ);
+	assert_true(o8_apitoken_check_cert(set, "ops@example.org", &role));
+	assert_int_equal(role, O8_APITOKEN_WRITE);
+	/* a token's name is no certificate grant, and unknown names have none */
+	assert_false(o8_apitoken_check_cert(set, "ci", &role));
+	assert_false(o8_apitoken_check_cert(set, "bob", NULL));
+	assert_false(o8_apitoken_check_cert(set, NULL, NULL));
+	assert_false(o8_apitoken_check_cert(NULL, "alice", NULL));
+	/* a cert line is no token: not even a token whose hash would be all zeros */
+	assert_true(o8_apitoken_check(set, tok, NULL, NULL));
+	assert_false(o8_apitoken_check(set, "cert", NULL, NULL));
+	assert_false(o8_apitoken_check(set, "o8a1.0000000000000000000000000000000000000000"
+				       "000000000000000000000000", NULL, NULL));
+	o8_apitoken_free(set);
+	free(tok);
+}
+
+static void cert__grant_again_same_role_other_role_or_token(void **state)
+{
+	struct fx *fx = *state;
+	struct o8_err err = O8_ERR_INIT;
+	struct o8_apitoken_set *set = NULL;
+	char before[4096], *tok, *again = NULL;
+	bool added = true;
+
+	spit(fx->path, "# operators\nread alice cert", 0600);  /* no final newline */
+	tok = create(fx->path, "ci", O8_APITOKEN_READ);
+	assert_memory_equal(slurp(fx->path), "# operators\nread alice cert\nread ci ", 36);
+	snprintf(before, sizeof(before), "%s", slurp(fx->path));
+
+	/* a renewal: the same role again changes nothing */
+	assert_false(grant(fx->path, "alice", O8_APITOKEN_READ));
+	assert_string_equal(slurp(fx->path), before);
+	/* another role is for the operator to edit, not for a renewal to flip */
+	assert_int_equal(o8_apitoken_grant_cert(fx->path, "alice", O8_APITOKEN_WRITE, &added,
+						&err), O8_ECONFLICT);
+	assert_false(added);
+	assert_non_null(strstr(err.msg, "grants role read"));
+	/* names are unique across kinds, both ways */
+	o8_err_clear(&err);
+	assert_int_equal(o8_apitoken_grant_cert(fx->path, "ci", O8_APITOKEN_READ, &added, &err),
+			 O8_ECONFLICT);
+	assert_non_null(strstr(err.msg, "already has a token named 'ci'"));
+	o8_err_clear(&err);
+	assert_int_equal(o8_apitoken_create(&again, fx->path, "alice", O8_APITOKEN_READ, &err),
+			 O8_ECONFLICT);
+	assert_null(again);
+	assert_non_null(strstr(err.msg, "certificate 'alice'"));
+	/* bad input */
+	o8_err_clear(&err);
+	assert_int_equal(o8_apitoken_grant_cert(fx->path, "a/b", O8_APITOKEN_READ, NULL, &err),
+			 O8_EINVALID);
+	o8_err_clear(&err);
+	assert_int_equal(o8_apitoken_grant_cert(fx->path, "bob", O8_APITOKEN_NONE, NULL, &err),
+			 O8_EINVALID);
+	assert_string_equal(slurp(fx->path), before);
+
+	/* a set loaded before a grant sees it after a refresh */
+	assert_int_equal(o8_apitoken_load(&set, fx->path, &err), O8_OK);
+	assert_false(o8_apitoken_check_cert(set, "bob", NULL));
+	assert_true(grant(fx->path, "bob", O8_APITOKEN_WRITE));
+	assert_int_equal(o8_apitoken_refresh(set, &err), O8_OK);
+	assert_true(o8_apitoken_check_cert(set, "bob", NULL));
+	o8_apitoken_free(set);
+	free(tok);
+}
+
 static void roles__parse_and_names(void **state)
 {
 	enum o8_apitoken_role r = O8_APITOKEN_NONE;
@@ -360,6 +467,10 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(create__concurrent_creations_all_land, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(cert__grant_checks_by_name_never_as_a_token, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(cert__grant_again_same_role_other_role_or_token,
+						setup, teardown),
 		cmocka_unit_test(roles__parse_and_names),
 	};
 

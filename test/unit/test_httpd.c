@@ -6,8 +6,11 @@
  * 413 above max_body whether announced or chunked, the GitHub webhook
  * HMAC, a handler that forgets to reply, Cache-Control on every answer,
  * the access log (no query, no token), HTTPS with an optional client
- * certificate that is only handed over when it verifies, address parsing
- * and start-up errors.
+ * certificate that is only handed over when it verifies, operators'
+ * client certificates as credentials (the role from the tokens file's
+ * "ROLE NAME cert" line, 401 without one or when the owner refuses the
+ * certificate, 403 below the route's role, a bearer token winning over a
+ * certificate), address parsing and start-up errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,6 +63,8 @@ struct fx {
 	struct logrec logs[LOGS_MAX];
 	size_t nlogs;
 	char notes[2048];
+	struct o8_pki_trust *trust;     /* for cert_auth */
+	unsigned cert_auth_calls;
 };
 
 struct resp {
@@ -266,6 +271,7 @@ static int teardown(void **state)
 	}
 	assert_int_equal(uv_loop_close(&fx->loop), 0);
 	o8_apitoken_free(fx->tokens);
+	o8_pki_trust_free(fx->trust);
 	free(fx->read_tok);
 	free(fx->write_tok);
 	pthread_mutex_destroy(&fx->mu);
@@ -750,6 +756,148 @@ static void tls__optional_client_certificate(void **state)
 	assert_int_equal(r.status, 401);
 }
 
+/* An operator's client certificate from the PKI in dir: DIR/NAME.{crt,key}. */
+static void make_operator(const char *dir, const char *name)
+{
+	struct o8_err err = O8_ERR_INIT;
+	char key[256], crt[256], *csr = NULL, *pem = NULL;
+
+	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, name);
+	assert_int_equal(o8_pki_make_csr(key, NULL, &csr, &err), O8_OK);
+	assert_int_equal(o8_pki_issue_operator(dir, name, csr, strlen(csr), 0, 0, &pem, &err),
+			 O8_OK);
+	assert_int_equal(o8_pki_store_file(crt, pem, strlen(pem), &err), O8_OK);
+	free(csr);
+	free(pem);
+}
+
+/* The owner's cert_auth, as syncd's: the CRL as it is now, then the operator checks. */
+static bool cert_auth(const void *der, size_t len, char **name, void *payload)
+{
+	struct fx *fx = payload;
+	struct o8_err err = O8_ERR_INIT;
+
+	pthread_mutex_lock(&fx->mu);
+	fx->cert_auth_calls++;
+	pthread_mutex_unlock(&fx->mu);
+	o8_pki_trust_refresh(fx->trust, &err);
+	return o8_pki_trust_verify_operator(fx->trust, der, len, 0, name, &err) == O8_OK;
+}
+
+static unsigned cert_auth_calls(struct fx *fx)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fx->mu);
+	n = fx->cert_auth_calls;
+	pthread_mutex_unlock(&fx->mu);
+	return n;
+}
+
+static void auth__operator_certificates(void **state)
+{
+	struct fx *fx = *state;
+	struct o8_httpd_opts o = O8_HTTPD_OPTS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+	char pki[128], ca[160], scrt[160], skey[160], crl[160], c[5][160], k[5][160];
+	static const char *const who[] = { "alice", "ops", "nobody", "agw-1", "late" };
+	struct req_opts ro;
+	struct resp r;
+	unsigned calls;
+	size_t i;
+	json_t *j;
+
+	snprintf(pki, sizeof(pki), "%s/pki", fx->dir);
+	make_pki(pki, "agw-1");                 /* a gateway's certificate: lab/agw-1 */
+	for (i = 0; i < 5; i++) {
+		if (i != 3)
+			make_operator(pki, who[i]);
+		snprintf(c[i], sizeof(c[i]), "%s/%s.crt", pki, who[i]);
+		snprintf(k[i], sizeof(k[i]), "%s/%s.key", pki, who[i]);
+	}
+	snprintf(ca, sizeof(ca), "%s/ca.crt", pki);
+	snprintf(crl, sizeof(crl), "%s/crl.pem", pki);
+	snprintf(scrt, sizeof(scrt), "%s/server.crt", pki);
+	snprintf(skey, sizeof(skey), "%s/server.key", pki);
+	assert_int_equal(o8_apitoken_grant_cert(fx->tokens_path, "alice", O8_APITOKEN_READ, NULL,
+						&err), O8_OK);
+	assert_int_equal(o8_apitoken_grant_cert(fx->tokens_path, "ops", O8_APITOKEN_WRITE, NULL,
+						&err), O8_OK);
+	assert_int_equal(o8_pki_trust_load(&fx->trust, ca, crl, &err), O8_OK);
+	o.tls_cert = scrt;
+	o.tls_key = skey;
+	o.tls_trust = ca;
+	o.cert_auth = cert_auth;
+	serve_ok(fx, &o, NULL);
+
+	/* the role comes from the file's line for the certificate's name */
+	ro = (struct req_opts){ .ca = ca, .cert = c[0], .key = k[0] };
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &ro, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_string_equal(jstr(j, "token"), "alice");
+	assert_string_equal(jstr(j, "role"), "read");
+	json_decref(j);
+	request(fx, "POST", "/v1/refresh", &ro, &r);
+	assert_error(&r, 403, "certificate 'alice' has role read; POST /v1/refresh needs write");
+	request(fx, "POST", "/v1/refresh", &(struct req_opts){ .ca = ca, .cert = c[1],
+							       .key = k[1] }, &r);
+	assert_int_equal(r.status, 202);
+
+	/* no line for the name: 401; a gateway's certificate: refused by the owner */
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca, .cert = c[2],
+									  .key = k[2] }, &r);
+	assert_error(&r, 401, "certificate 'nobody' has no role");
+	assert_non_null(strcasestr(r.headers, "\nwww-authenticate: Bearer"));
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca, .cert = c[3],
+									  .key = k[3] }, &r);
+	assert_error(&r, 401, "client certificate refused");
+
+	/* a bearer token wins over a certificate, and the owner is not even asked */
+	calls = cert_auth_calls(fx);
+	request(fx, "POST", "/v1/refresh", &(struct req_opts){ .ca = ca, .cert = c[0], .key = k[0],
+							       .token = fx->write_tok }, &r);
+	assert_int_equal(r.status, 202);
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca, .cert = c[1],
+		.key = k[1], .token = "o8a1.nope" }, &r);
+	assert_error(&r, 401, "unknown API token");
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca, .cert = c[1],
+		.key = k[1], .token = fx->read_tok }, &r);
+	j = body_json(&r);
+	assert_string_equal(jstr(j, "token"), "grafana");
+	json_decref(j);
+	assert_int_equal(cert_auth_calls(fx), calls);
+
+	/* neither: 401 saying both ways in; public routes never ask */
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca }, &r);
+	assert_error(&r, 401, "orc8r pki api-cert");
+	request(fx, "GET", "/healthz", &(struct req_opts){ .ca = ca, .cert = c[0], .key = k[0] },
+		&r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(cert_auth_calls(fx), calls);
+
+	/* a line added while running counts; a revocation too */
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca, .cert = c[4],
+									  .key = k[4] }, &r);
+	assert_int_equal(r.status, 401);
+	assert_int_equal(o8_apitoken_grant_cert(fx->tokens_path, "late", O8_APITOKEN_READ, NULL,
+						&err), O8_OK);
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &(struct req_opts){ .ca = ca, .cert = c[4],
+									  .key = k[4] }, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(o8_pki_revoke_operator(pki, "alice", NULL, &err), O8_OK);
+	request(fx, "GET", "/v1/gateways/lab/agw-1", &ro, &r);
+	assert_error(&r, 401, "client certificate refused");
+
+	/* the access log names the certificate as it names a token */
+	wait_logs(fx, 1);
+	pthread_mutex_lock(&fx->mu);
+	assert_string_equal(fx->logs[0].token, "alice");
+	assert_int_equal(fx->logs[0].status, 200);
+	pthread_mutex_unlock(&fx->mu);
+}
+
 static void addr__parse(void **state)
 {
 	static const struct { const char *s; int family; unsigned port; } good[] = {
@@ -833,8 +981,14 @@ static void start__errors_name_the_problem(void **state)
 	o.routes = (const struct o8_httpd_route[]){ { "GET", "healthz", O8_HTTPD_PUBLIC,
 						      h_health } };
 	assert_int_equal(o8_httpd_start(&h, &fx->loop, &o, &err), O8_EINVALID);
-	/* and after all that, one starts and stops cleanly without ever serving */
+	/* certificate auth without a CA to verify certificates against */
 	o.routes = routes;
+	o8_err_clear(&err);
+	o.cert_auth = cert_auth;
+	assert_int_equal(o8_httpd_start(&h, &fx->loop, &o, &err), O8_EINVALID);
+	assert_non_null(strstr(err.msg, "tls_trust"));
+	o.cert_auth = NULL;
+	/* and after all that, one starts and stops cleanly without ever serving */
 	o8_err_clear(&err);
 	assert_int_equal(o8_httpd_start(&h, &fx->loop, &o, &err), O8_OK);
 	o8_httpd_free(h);
@@ -851,6 +1005,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(log__one_entry_per_request_without_secrets, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(tls__optional_client_certificate, setup, teardown),
+		cmocka_unit_test_setup_teardown(auth__operator_certificates, setup, teardown),
 		cmocka_unit_test(addr__parse),
 		cmocka_unit_test_setup_teardown(start__errors_name_the_problem, setup, teardown),
 	};

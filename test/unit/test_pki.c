@@ -5,8 +5,13 @@
  * with a wrong secret, not with a tampered CSR, and is never stored in
  * clear; the client certificate carries network/gateway, clientAuth and a
  * 7-day validity and chains to the CA; revocation reaches the CRL and the
- * verifier; renewal is due at 2/3 of the lifetime.  Every certificate is
- * checked by parsing it with GnuTLS, not by trusting our own bookkeeping.
+ * verifier; renewal is due at 2/3 of the lifetime.  An operator's
+ * certificate carries CN=NAME, OU=orc8r-operator, clientAuth and 90 days;
+ * the gateway verifier refuses it and the operator verifier refuses a
+ * gateway's, even when a CA-signed subject is crafted to look like the
+ * other kind; revoking an operator reaches its verifier and nothing else.
+ * Every certificate is checked by parsing it with GnuTLS, not by trusting
+ * our own bookkeeping.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -967,6 +972,254 @@ static void issue__renewal_without_token(void **state)
 	free(csr);
 }
 
+/* --- operators ---------------------------------------------------------- */
+
+static char *issue_operator(const struct fx *fx, const char *name, unsigned ttl)
+{
+	struct o8_err err = O8_ERR_INIT;
+	char *csr = make_csr(fx->key, name), *pem = NULL;
+
+	if (o8_pki_issue_operator(fx->pki, name, csr, strlen(csr), fx->now, ttl, &pem, &err))
+		fail_msg("issue_operator: %s", err.msg);
+	free(csr);
+	return pem;
+}
+
+static struct o8_pki_trust *trust_of(const struct fx *fx)
+{
+	struct o8_pki_trust *t = NULL;
+	struct o8_err err = O8_ERR_INIT;
+
+	if (o8_pki_trust_load(&t, path_in(fx->pki, "ca.crt"), path_in(fx->pki, "crl.pem"), &err))
+		fail_msg("trust: %s", err.msg);
+	return t;
+}
+
+static void dn_entry(gnutls_x509_crt_t crt, const char *oid, char *out, size_t n)
+{
+	assert_int_equal(gnutls_x509_crt_get_dn_by_oid(crt, oid, 0, 0, out, &n), 0);
+}
+
+/*
+ * A client certificate the CA signs with any subject (cn, ou may be NULL),
+ * as a CA bug or a hand-made certificate could: only the verifiers' own
+ * subject checks stand between it and the wrong kind of access.
+ */
+static char *sign_custom(const struct fx *fx, const char *cn, const char *ou)
+{
+	gnutls_x509_crt_t ca = load_crt_file(path_in(fx->pki, "ca.crt")), crt;
+	gnutls_x509_privkey_t cakey, key;
+	gnutls_datum_t d = { NULL, 0 }, pem = { NULL, 0 };
+	unsigned char serial[8] = { 0x7f, 1, 2, 3, 4, 5, 6, 7 };
+	char *s;
+
+	d.data = (unsigned char *)slurp(path_in(fx->pki, "ca.key"), NULL);
+	assert_non_null(d.data);
+	d.size = (unsigned)strlen((char *)d.data);
+	assert_int_equal(gnutls_x509_privkey_init(&cakey), 0);
+	assert_int_equal(gnutls_x509_privkey_import(cakey, &d, GNUTLS_X509_FMT_PEM), 0);
+	free(d.data);
+	assert_int_equal(gnutls_x509_privkey_init(&key), 0);
+	assert_int_equal(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+			 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+	assert_int_equal(gnutls_x509_crt_init(&crt), 0);
+	assert_int_equal(gnutls_x509_crt_set_version(crt, 3), 0);
+	assert_int_equal(gnutls_x509_crt_set_key(crt, key), 0);
+	if (ou)
+		assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt,
+				 GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, 0, ou,
+				 (unsigned)strlen(ou)), 0);
+	assert_int_equal(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
+						       (unsigned)strlen(cn)), 0);
+	assert_int_equal(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
+	assert_int_equal(gnutls_x509_crt_set_activation_time(crt, fx->now - 60), 0);
+	assert_int_equal(gnutls_x509_crt_set_expiration_time(crt, fx->now + DAY), 0);
+	assert_int_equal(gnutls_x509_crt_set_basic_constraints(crt, 0, -1), 0);
+	assert_int_equal(gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0), 0);
+	assert_int_equal(gnutls_x509_crt_sign2(crt, ca, cakey, GNUTLS_DIG_SHA256, 0), 0);
+	assert_int_equal(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &pem), 0);
+	s = strndup((char *)pem.data, pem.size);
+	gnutls_free(pem.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_crt_deinit(ca);
+	gnutls_x509_privkey_deinit(key);
+	gnutls_x509_privkey_deinit(cakey);
+	return s;
+}
+
+static void operator__issue_verify_list(void **state)
+{
+	struct fx *fx = *state;
+	struct o8_err err = O8_ERR_INIT;
+	char *pem = issue_operator(fx, "alice@ops", 0), *name = NULL, buf[256], *issued, *csr;
+	gnutls_x509_crt_t ca = load_crt_file(path_in(fx->pki, "ca.crt"));
+	gnutls_x509_crt_t crt = load_crt_mem(pem);
+	struct o8_pki_trust *t = trust_of(fx);
+	struct o8_pki_issued *list = NULL;
+	unsigned status = 99, crit = 0;
+	size_t n = sizeof(buf);
+
+	/* CN=NAME, OU=orc8r-operator, clientAuth only, not a CA, 90 days, chains to the CA */
+	dn_entry(crt, GNUTLS_OID_X520_COMMON_NAME, buf, sizeof(buf));
+	assert_string_equal(buf, "alice@ops");
+	dn_entry(crt, GNUTLS_OID_X520_ORGANIZATIONAL_UNIT_NAME, buf, sizeof(buf));
+	assert_string_equal(buf, "orc8r-operator");
+	assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 0, buf, &n, NULL), 0);
+	assert_string_equal(buf, GNUTLS_KP_TLS_WWW_CLIENT);
+	n = sizeof(buf);
+	assert_int_equal(gnutls_x509_crt_get_key_purpose_oid(crt, 1, buf, &n, NULL),
+			 GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE);
+	assert_true(gnutls_x509_crt_get_ca_status(crt, &crit) <= 0);
+	assert_int_equal(gnutls_x509_crt_get_activation_time(crt), fx->now - 300);
+	assert_int_equal(gnutls_x509_crt_get_expiration_time(crt), fx->now + 90 * DAY);
+	assert_int_equal(gnutls_x509_crt_verify(crt, &ca, 1, 0, &status), 0);
+	assert_int_equal(status, 0);
+
+	/* the operator verifier names it; not past its expiry */
+	assert_int_equal(o8_pki_trust_verify_operator(t, pem, strlen(pem), 0, &name, &err), O8_OK);
+	assert_string_equal(name, "alice@ops");
+	free(name);
+	assert_int_equal(o8_pki_trust_verify_operator(t, pem, strlen(pem), fx->now + 91 * DAY,
+						      &name, &err), O8_EINVALID);
+	assert_null(name);
+	assert_non_null(strstr(err.msg, "expired"));
+
+	/* `issued` and the list know it as operator:NAME */
+	issued = slurp(path_in(fx->pki, "issued"), NULL);
+	assert_non_null(strstr(issued, " operator:alice@ops "));
+	free(issued);
+	free(enrol(fx, "lab", "agw-1", fx->key));
+	assert_int_equal(o8_pki_list(&list, &n, fx->pki, &err), O8_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].operator_name, "alice@ops");
+	assert_string_equal(list[0].network, "");
+	assert_string_equal(list[1].operator_name, "");
+	assert_string_equal(list[1].gateway, "agw-1");
+	free(list);
+
+	/* a custom lifetime; a bad name is refused before anything is signed */
+	free(pem);
+	pem = issue_operator(fx, "ci", 3600);
+	gnutls_x509_crt_deinit(crt);
+	crt = load_crt_mem(pem);
+	assert_int_equal(gnutls_x509_crt_get_expiration_time(crt), fx->now + 3600);
+	csr = make_csr(fx->key, NULL);
+	o8_err_clear(&err);
+	free(pem);
+	pem = NULL;
+	assert_int_equal(o8_pki_issue_operator(fx->pki, "lab/agw-1", csr, strlen(csr), 0, 0, &pem,
+					       &err), O8_EINVALID);
+	assert_null(pem);
+	assert_int_equal(o8_pki_issue_operator(fx->pki, "", csr, strlen(csr), 0, 0, &pem, &err),
+			 O8_EINVALID);
+	free(csr);
+	o8_pki_trust_free(t);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_crt_deinit(ca);
+}
+
+static void operator__ou_separates_gateways_and_operators(void **state)
+{
+	struct fx *fx = *state;
+	struct o8_err err = O8_ERR_INIT;
+	struct o8_pki_trust *t = trust_of(fx);
+	char *op = issue_operator(fx, "alice", 0), *gw = enrol(fx, "lab", "agw-1", fx->key);
+	char *srv = slurp(path_in(fx->pki, "server.crt"), NULL);
+	char *fake_gw = sign_custom(fx, "lab/agw-2", "orc8r-operator");
+	char *fake_op = sign_custom(fx, "bob", NULL);
+	char *other_ou = sign_custom(fx, "bob", "sales");
+	char *net = NULL, *name = NULL;
+
+	/* each verifier takes its own kind */
+	assert_int_equal(o8_pki_trust_verify(t, gw, strlen(gw), 0, NULL, NULL, &err), O8_OK);
+	assert_int_equal(o8_pki_trust_verify_operator(t, op, strlen(op), 0, NULL, &err), O8_OK);
+
+	/* and refuses the other's */
+	assert_int_equal(o8_pki_trust_verify(t, op, strlen(op), 0, &net, NULL, &err), O8_EINVALID);
+	assert_null(net);
+	assert_non_null(strstr(err.msg, "operator's"));
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, gw, strlen(gw), 0, &name, &err),
+			 O8_EINVALID);
+	assert_null(name);
+	assert_non_null(strstr(err.msg, "not an operator's"));
+
+	/* a gateway-shaped CN with the operator OU is no gateway ... */
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify(t, fake_gw, strlen(fake_gw), 0, &net, NULL, &err),
+			 O8_EINVALID);
+	assert_non_null(strstr(err.msg, "operator's"));
+	/* ... nor an operator (its CN is no operator name) */
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, fake_gw, strlen(fake_gw), 0, &name, &err),
+			 O8_EINVALID);
+	assert_non_null(strstr(err.msg, "not an operator name"));
+	/* an operator-shaped CN without the OU, or with another, is no operator */
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, fake_op, strlen(fake_op), 0, &name, &err),
+			 O8_EINVALID);
+	assert_null(name);
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, other_ou, strlen(other_ou), 0, &name,
+						      &err), O8_EINVALID);
+	/* syncd's server certificate is not a client certificate */
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, srv, strlen(srv), 0, &name, &err),
+			 O8_EINVALID);
+	assert_non_null(strstr(err.msg, "not an operator client certificate"));
+	o8_pki_trust_free(t);
+	free(other_ou);
+	free(fake_op);
+	free(fake_gw);
+	free(srv);
+	free(gw);
+	free(op);
+}
+
+static void operator__revoke_reaches_the_verifier_only(void **state)
+{
+	struct fx *fx = *state;
+	struct o8_err err = O8_ERR_INIT;
+	struct o8_pki_trust *t = trust_of(fx);
+	char *old = issue_operator(fx, "alice", 0), *renewed = issue_operator(fx, "alice", 0);
+	char *bob = issue_operator(fx, "bob", 0), *gw = enrol(fx, "lab", "agw-1", fx->key);
+	struct o8_pki_issued *list = NULL;
+	size_t ncerts = 99, n, i;
+
+	/* revoking a gateway leaves operators alone, and the other way round */
+	assert_int_equal(o8_pki_revoke(fx->pki, "lab", "agw-1", &ncerts, NULL, &err), O8_OK);
+	assert_int_equal(ncerts, 1);
+	assert_int_equal(o8_pki_revoke_operator(fx->pki, "alice", &ncerts, &err), O8_OK);
+	assert_int_equal(ncerts, 2);    /* the renewal too */
+	assert_int_equal(o8_pki_trust_refresh(t, &err), O8_OK);
+	assert_int_equal(o8_pki_trust_verify_operator(t, old, strlen(old), 0, NULL, &err),
+			 O8_EINVALID);
+	assert_non_null(strstr(err.msg, "revoked"));
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, renewed, strlen(renewed), 0, NULL, &err),
+			 O8_EINVALID);
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_trust_verify_operator(t, bob, strlen(bob), 0, NULL, &err), O8_OK);
+	assert_int_equal(o8_pki_list(&list, &n, fx->pki, &err), O8_OK);
+	assert_int_equal(n, 4);
+	for (i = 0; i < n; i++)
+		assert_int_equal(list[i].revoked, strcmp(list[i].operator_name, "bob") != 0);
+	free(list);
+
+	/* again: nothing new; never issued: nothing to revoke; bad name: refused */
+	assert_int_equal(o8_pki_revoke_operator(fx->pki, "alice", &ncerts, &err), O8_OK);
+	assert_int_equal(ncerts, 0);
+	assert_int_equal(o8_pki_revoke_operator(fx->pki, "carol", &ncerts, &err), O8_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "operator 'carol'"));
+	o8_err_clear(&err);
+	assert_int_equal(o8_pki_revoke_operator(fx->pki, "a b", NULL, &err), O8_EINVALID);
+	o8_pki_trust_free(t);
+	free(gw);
+	free(bob);
+	free(renewed);
+	free(old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -990,6 +1243,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(csr__key_made_once_0600, setup, teardown),
 		cmocka_unit_test_setup_teardown(renew__at_two_thirds, setup, teardown),
 		cmocka_unit_test_setup_teardown(issue__renewal_without_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(operator__issue_verify_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(operator__ou_separates_gateways_and_operators,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(operator__revoke_reaches_the_verifier_only, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

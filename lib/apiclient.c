@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -198,20 +199,45 @@ static enum o8_rc slurp(const char *path, size_t cap, char **out, size_t *len,
 	return O8_OK;
 }
 
-/* The root whose .orc8r/config.yaml counts; malloc'd. */
+/*
+ * The root whose .orc8r/config.yaml counts; malloc'd.  Like git looking for
+ * .git: the nearest directory from dir upwards that has one, stopping at
+ * the git work tree's root (or at dir itself outside git), so both `-C` a
+ * subdirectory and an orc8r repository nested in another git tree work.
+ */
 static char *repo_root(const char *dir)
 {
 	struct o8_err ignored = O8_ERR_INIT;
 	struct o8_git *g = NULL;
-	char *root;
+	char *top = NULL, *cur = realpath(dir, NULL);
+	size_t toplen;
 
-	/* outside git (or a broken repository) the directory itself is the root */
-	if (o8_git_open(&g, dir, &ignored) || !o8_git_workdir(g))
-		root = strdup(dir);
-	else
-		root = strdup(o8_git_workdir(g));
+	if (!cur)
+		return strdup(dir);
+	if (o8_git_open(&g, dir, &ignored) == O8_OK && o8_git_workdir(g))
+		top = realpath(o8_git_workdir(g), NULL);
 	o8_git_free(g);
-	return root;
+	toplen = top ? strlen(top) : 0;
+	/* a work tree ends in '/' for libgit2 but not for realpath */
+	for (;;) {
+		char *probe = join_root(cur, config_rel);
+		bool found = probe && access(probe, F_OK) == 0;
+		char *slash;
+
+		free(probe);
+		if (found || !top || strlen(cur) <= toplen ||
+		    strncmp(cur, top, toplen) != 0 || !(slash = strrchr(cur, '/')) ||
+		    slash == cur)
+			break;
+		*slash = '\0';
+	}
+	if (top && strncmp(cur, top, toplen) != 0) {
+		free(cur);      /* dir is not inside the work tree it named */
+		cur = top;
+		top = NULL;
+	}
+	free(top);
+	return cur;
 }
 
 static enum o8_rc read_config(struct resolved *r, const char *dir,

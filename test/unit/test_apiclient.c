@@ -224,6 +224,41 @@ static void apiclient__config_file_relative_to_root(void **state)
 	unsetenv("ORC8R_TOKEN");
 }
 
+/* Found like git finds .git: the nearest .orc8r/ upwards, within the work
+ * tree -- an orc8r repository nested in another git tree keeps its own. */
+static void apiclient__config_nearest_within_work_tree(void **state)
+{
+	struct fixture *fx = *state;
+	struct o8_api_opts o = O8_API_OPTS_INIT;
+	char cmd[300], sub[200];
+	struct o8_err err;
+	struct o8_api *c;
+
+	snprintf(cmd, sizeof(cmd), "git init -q '%s' && cd '%s' && "
+		 "mkdir -p inner/.orc8r inner/networks other", fx->dir, fx->dir);
+	assert_int_equal(system(cmd), 0);
+	put(fx->dir, ".orc8r/config.yaml", "server: https://outer.example:7445\n");
+	put(fx->dir, "inner/.orc8r/config.yaml", "server: https://inner.example:7445\n");
+	put(fx->dir, "inner/networks/lab.yaml", "\n");
+	put(fx->dir, "other/x.yaml", "\n");
+
+	snprintf(sub, sizeof(sub), "%s/inner/networks", fx->dir);
+	o.dir = sub;
+	assert_non_null(c = open_api(&o, &err));
+	assert_string_equal(o8_api_server(c), "https://inner.example:7445");
+	o8_api_free(c);
+
+	snprintf(sub, sizeof(sub), "%s/other", fx->dir);
+	assert_non_null(c = open_api(&o, &err));
+	assert_string_equal(o8_api_server(c), "https://outer.example:7445");
+	o8_api_free(c);
+
+	o.dir = fx->dir;
+	assert_non_null(c = open_api(&o, &err));
+	assert_string_equal(o8_api_server(c), "https://outer.example:7445");
+	o8_api_free(c);
+}
+
 static void apiclient__config_errors_have_positions(void **state)
 {
 	static const struct {
@@ -312,6 +347,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(apiclient__token_file_trimmed_and_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(apiclient__env_token_and_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(apiclient__config_file_relative_to_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(apiclient__config_nearest_within_work_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(apiclient__config_errors_have_positions, setup, teardown),
 		cmocka_unit_test_setup_teardown(apiclient__connection_refused_names_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(apiclient__escape_path_segment, setup, teardown),

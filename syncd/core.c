@@ -149,7 +149,7 @@ const char *syncd_agent_state(const struct syncd *s, const struct syncd_agent *a
 	if (!a || !a->link || !a->hello_done)
 		return "offline";
 	if (!s->cur)
-		return a->applied_version ? "pending" : "pending";
+		return "pending";        /* nothing compiled yet */
 	if (a->failed_version && a->failed_version == s->cur->version)
 		return "failed";
 	if (a->applied_version != s->cur->version)

@@ -20,6 +20,8 @@ import time
 import urllib.error
 import urllib.request
 
+import yaml
+
 SRC = os.environ.get('O8_SOURCE_DIR') or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get('O8_BIN_DIR') or os.path.join(SRC, 'build', 'bin')
@@ -129,24 +131,15 @@ class World:
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.pki, 'ca.crt'))
 
     def gateways(self):
-        """(network, name) of every declared gateway, from the validator."""
-        p = self.orc8r('validate', '-o', 'json', check=False)
+        """(network, name) of every declared gateway, from the YAML."""
         names = []
         for root, _, files in os.walk(os.path.join(self.work, 'networks')):
-            for fn in sorted(files):
+            for fn in files:
                 with open(os.path.join(root, fn)) as fh:
-                    text = fh.read()
-                for doc in text.split('\n---'):
-                    if '\nkind: Gateway' in '\n' + doc:
-                        name = net = None
-                        for line in doc.splitlines():
-                            s = line.strip()
-                            if s.startswith('name:') and name is None:
-                                name = s.split(':', 1)[1].strip()
-                            if s.startswith('network:') and net is None:
-                                net = s.split(':', 1)[1].strip()
-                        names.append((net, name))
-        del p
+                    for doc in yaml.safe_load_all(fh):
+                        if doc and doc.get('kind') == 'Gateway':
+                            md = doc['metadata']
+                            names.append((md['network'], md['name']))
         return sorted(names)
 
     def enroll_tokens(self, path=None):

@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "err.h"
-#include "wire.h"
+#include "util/err.h"
+#include "proto/wire.h"
 
 /* Files in an AGW's state directory (besides lib/agstate's generations). */
 #define AGENT_KEY "agw.key"

@@ -27,9 +27,9 @@
 
 #include "agent.h"
 #include "agstate.h"
-#include "conn.h"
-#include "pki.h"
-#include "wire.h"
+#include "proto/conn.h"
+#include "proto/pki.h"
+#include "proto/wire.h"
 #include "wire.pb-c.h"
 
 #ifndef O8_VERSION

@@ -14,7 +14,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "pki.h"
+#include "proto/pki.h"
 
 #define REPLY_MAX (256u * 1024u)
 

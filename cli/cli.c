@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "validate.h"
+#include "repo/validate.h"
 
 int o8_cli_parse_output(const char *s, bool allow_markdown)
 {

@@ -8,7 +8,7 @@
  */
 #include "cmds.h"
 #include "init_templates.h"
-#include "schema.h"
+#include "repo/schema.h"
 
 #include <argp.h>
 #include <dirent.h>

@@ -6,7 +6,7 @@
  * what was issued, `api-token` makes a bearer token for syncd's HTTP API
  * and `api-cert` an operator's client certificate for it.
  *
- * All the work is in lib/pki.c and lib/apitoken.c; this file parses
+ * All the work is in lib/proto/pki.c and lib/proto/apitoken.c; this file parses
  * arguments (one argp per sub-command, dispatched from the pki_cmds[]
  * table) and prints.  The only secrets it ever prints are new tokens,
  * once, on stdout.
@@ -22,9 +22,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "apitoken.h"
-#include "pki.h"
-#include "schema.h"
+#include "proto/apitoken.h"
+#include "proto/pki.h"
+#include "repo/schema.h"
 
 /* Also declared in cmds.h; repeated here so this file builds on its own. */
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "validate.h"
+#include "repo/model.h"
+#include "repo/validate.h"
 
 struct args {
 	const char *dir;

@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #include "apiclient.h"
-#include "err.h"
+#include "util/err.h"
 
 /* Exit codes: scripts rely on these (DESIGN.md section 6). */
 enum {

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "compile.h"
-#include "model.h"
+#include "repo/compile.h"
+#include "repo/model.h"
 #include "plancache.h"
 
 #ifndef O8_VERSION

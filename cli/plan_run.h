@@ -7,10 +7,10 @@
 
 #include <stdbool.h>
 
-#include "err.h"
-#include "git.h"
-#include "plan.h"
-#include "validate.h"
+#include "util/err.h"
+#include "repo/git.h"
+#include "repo/plan.h"
+#include "repo/validate.h"
 
 struct plan_run {
 	/* in */

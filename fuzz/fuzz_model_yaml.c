@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "model.h"
-#include "validate.h"
+#include "util/err.h"
+#include "repo/model.h"
+#include "repo/validate.h"
 
 #define FUZZ_FILE "networks/fuzz/input.yaml"
 

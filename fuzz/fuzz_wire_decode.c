@@ -1,6 +1,6 @@
 /*
  * fuzz_wire_decode.c - libFuzzer target for the frame decoder, the session
- * rules and the delta splitter (lib/wire.h): what a hostile peer can reach
+ * rules and the delta splitter (lib/proto/wire.h): what a hostile peer can reach
  * before anything else looks at its bytes.
  *
  * Input: byte 0 picks the decoder's limit (low two bits: 16 MiB, 64 B,
@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "wire.h"
+#include "util/err.h"
+#include "proto/wire.h"
 #include "wire.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -17,11 +17,11 @@ packages=(
 	python3 python3-yaml python3-jsonschema  # bench: PyYAML baseline; test: JSON Schema
 	groff-base man-db                   # man/: rendering checks
 	time git ca-certificates            # bench (peak RSS), demo, tests
-	libprotobuf-c-dev protobuf-c-compiler libgnutls28-dev nettle-dev  # lib/compile.c: records (protobuf-c), SHA-256/HMAC, hex
-	libcurl4-gnutls-dev                 # lib/forge.c: plan comment via the GitHub/GitLab API
-	libgit2-dev                         # lib/git.c: revisions, commit, push (git: test/git daemon)
-	libsqlite3-dev                      # lib/store_sqlite.c: syncd's store
-	gnutls-bin                          # test: certtool checks the PKI (lib/pki.c) independently
+	libprotobuf-c-dev protobuf-c-compiler libgnutls28-dev nettle-dev  # lib/repo/compile.c: records (protobuf-c), SHA-256/HMAC, hex
+	libcurl4-gnutls-dev                 # cli/forge.c: plan comment via the GitHub/GitLab API
+	libgit2-dev                         # lib/repo/git.c: revisions, commit, push (git: test/git daemon)
+	libsqlite3-dev                      # syncd/store_sqlite.c: syncd's store
+	gnutls-bin                          # test: certtool checks the PKI (lib/proto/pki.c) independently
 	libuv1-dev libmicrohttpd-dev        # syncd, agwd: event loops; syncd's HTTP API and bootstrap port
 )
 

@@ -1,7 +1,7 @@
 /*
  * bootstrap.c - POST /v1/enroll and POST /v1/renew on an o8_httpd.
  *
- * lib/pki.c does the work; this file maps its answers to HTTP.  Its one
+ * lib/proto/pki.c does the work; this file maps its answers to HTTP.  Its one
  * ambiguity, O8_EINVALID for a bad CSR as for a wrong or expired token, is
  * settled by checking the token's shape and the CSR here first: what
  * o8_pki_redeem still calls invalid after that is the token.
@@ -17,7 +17,7 @@
 #include <gnutls/x509.h>
 #include <jansson.h>
 
-#include "pki.h"
+#include "proto/pki.h"
 
 #define BODY_MAX (64u * 1024u)          /* a CSR is < 1 KiB; pki caps it at 16 */
 #define TOKEN_PREFIX "o8e1."            /* pki.h: "o8e1.<16 hex id>.<64 hex secret>" */

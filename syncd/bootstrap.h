@@ -24,7 +24,7 @@
 
 #include <uv.h>
 
-#include "err.h"
+#include "util/err.h"
 #include "httpd.h"
 
 struct syncd_bootstrap;

@@ -22,11 +22,11 @@
 
 #include <gnutls/gnutls.h>
 
-#include "apitoken.h"
-#include "arena.h"
+#include "proto/apitoken.h"
+#include "util/arena.h"
 #include "httpd.h"
-#include "suggest.h"
-#include "yaml.h"
+#include "util/suggest.h"
+#include "repo/yaml.h"
 
 #define FILE_MAX (1u << 20)
 #define SECRET_MAX 4096u

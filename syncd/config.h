@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "util/err.h"
 
 #define SYNCD_CONFIG_PATH "/etc/orc8r/syncd.yaml"
 #define SYNCD_CONFIG_CMDLINE "(command line)"

@@ -20,14 +20,14 @@
 #include <gnutls/gnutls.h>
 #include <uv.h>
 
-#include "conn.h"
+#include "proto/conn.h"
 #include "desired.h"
-#include "err.h"
+#include "util/err.h"
 #include "httpd.h"
 #include "metrics.h"
-#include "pki.h"
+#include "proto/pki.h"
 #include "store.h"
-#include "strmap.h"
+#include "util/strmap.h"
 
 /* What core.c needs to run (main.c fills it from the config). */
 struct syncd_opts {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in for the GitHub and GitLab REST APIs, for the forge tests.
 
-Serves, from an in-memory store, the endpoints lib/forge.c uses:
+Serves, from an in-memory store, the endpoints cli/forge.c uses:
 
   GitHub  GET/POST /repos/{owner}/{repo}/issues/{n}/comments
           PATCH    /repos/{owner}/{repo}/issues/comments/{id}

@@ -1,5 +1,5 @@
 /*
- * forge_tool - drives lib/forge.c the way `orc8r plan --comment` does, for
+ * forge_tool - drives cli/forge.c the way `orc8r plan --comment` does, for
  * the tests in this directory: reads markdown from FILE (or stdin) and
  * posts or updates the plan comment.  Settings come from the environment
  * unless given as options.

@@ -1,5 +1,5 @@
 /*
- * git_push_tool.c - drives lib/git.h from test scripts, so that commit and
+ * git_push_tool.c - drives lib/repo/git.h from test scripts, so that commit and
  * push run against real remotes (a bare repository, a git daemon).
  *
  *   git_push_tool DIR commit MSG   commit the work tree's configuration
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "git.h"
+#include "repo/git.h"
 
 static int status(enum o8_rc rc)
 {

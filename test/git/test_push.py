@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_push.py - o8_git_commit_all + o8_git_push (lib/git.h) against a real
+"""test_push.py - o8_git_commit_all + o8_git_push (lib/repo/git.h) against a real
 remote: a bare repository over file://, or a `git daemon
 --enable=receive-pack` started here on 127.0.0.1 and pushed to over git://.
 

@@ -1,5 +1,5 @@
 /*
- * test_agstate.c - the AGW's applied state (lib/agstate.h): a full and a
+ * test_agstate.c - the AGW's applied state (agent/agstate.h): a full and a
  * delta apply give exactly the records syncd compiled, on disk and after
  * a reopen; the version rules and bad changes are refused without a trace;
  * records handed in as views are copied; only the previous generation is
@@ -32,10 +32,10 @@
 #include <nettle/sha2.h>
 
 #include "agstate.h"
-#include "compile.h"
+#include "repo/compile.h"
 #include "mconfig.h"
 #include "orc8r.pb-c.h"
-#include "validate.h"
+#include "repo/validate.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

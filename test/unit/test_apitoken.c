@@ -1,5 +1,5 @@
 /*
- * test_apitoken.c - the API tokens file (lib/apitoken.h): a created token
+ * test_apitoken.c - the API tokens file (lib/proto/apitoken.h): a created token
  * is stored only as its SHA-256 on a 0600 line, checks in and out with its
  * role and name, names are unique even under concurrent creation, the
  * operator's comments survive, a malformed line is reported at its line and
@@ -26,7 +26,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
-#include "apitoken.h"
+#include "proto/apitoken.h"
 
 struct fx {
 	char dir[64];

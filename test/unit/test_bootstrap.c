@@ -28,7 +28,7 @@
 #include <uv.h>
 
 #include "bootstrap.h"
-#include "pki.h"
+#include "proto/pki.h"
 
 #define EVENTS_MAX 32
 

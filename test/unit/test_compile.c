@@ -1,5 +1,5 @@
 /*
- * test_compile.c - records are a pure function of the model (lib/compile.h):
+ * test_compile.c - records are a pure function of the model (lib/repo/compile.h):
  * byte-identical on every run and thread count, blind to YAML formatting
  * and to defaults written out; a one-subscriber change is one record; a
  * secret never reaches a field, only its keyed fingerprint; SubscriberSet
@@ -26,9 +26,9 @@
 #include <gnutls/gnutls.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "compile.h"
+#include "repo/compile.h"
 #include "orc8r.pb-c.h"
-#include "validate.h"
+#include "repo/validate.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -895,6 +895,32 @@ static void compile__agw_gets_its_share(void **state)
 	done(&a);
 }
 
+/*
+ * proto/record.c names the kinds without the schema tables; every name must
+ * be a schema kind's, and every record the compiler makes must carry it.
+ */
+static void compile__record_kind_names_are_the_schemas(void **state)
+{
+	struct built a = { 0 };
+	size_t i;
+	int k;
+
+	(void)state;
+	for (k = 1; k < O8_REC__COUNT; k++)
+		assert_non_null(o8_schema_kind_by_name(o8_rec_kind_name((enum o8_rec_kind)k)));
+	assert_string_equal(o8_rec_kind_name(0), "unknown");
+	assert_string_equal(o8_rec_kind_name(O8_REC__COUNT), "unknown");
+	build_dir(&a, "examples/networks", 1);
+	for (i = 0; i < o8_records_count(a.r); i++) {
+		const struct o8_record *r = o8_records_get(a.r, i);
+		const char *want = r->kind == O8_REC_SUBSCRIBER ? "Subscriber"
+				 : o8_schema_kind(r->obj->kind)->name;
+
+		assert_string_equal(o8_rec_kind_name(r->kind), want);
+	}
+	done(&a);
+}
+
 /* --- every schema row reaches the protobuf ------------------------------------ */
 
 static const struct {
@@ -1328,6 +1354,7 @@ int main(void)
 		cmocka_unit_test(compile__secrets_only_as_fingerprints),
 		cmocka_unit_test(compile__set_defaults_merge),
 		cmocka_unit_test(compile__agw_gets_its_share),
+		cmocka_unit_test(compile__record_kind_names_are_the_schemas),
 		cmocka_unit_test(compile__every_schema_row_reaches_protobuf),
 		cmocka_unit_test(compile__tolerates_invalid_documents),
 	};

@@ -1,5 +1,5 @@
 /*
- * test_conn.c - lib/conn.h on a real loop over 127.0.0.1: a gateway with
+ * test_conn.c - lib/proto/conn.h on a real loop over 127.0.0.1: a gateway with
  * a certificate from our CA completes TLS 1.3 and exchanges Hello and
  * Welcome; a client without a certificate, or trusting another CA, or
  * expecting another server name, never gets a message through; a message
@@ -24,9 +24,9 @@
 
 #include <gnutls/crypto.h>
 
-#include "conn.h"
-#include "pki.h"
-#include "wire.h"
+#include "proto/conn.h"
+#include "proto/pki.h"
+#include "proto/wire.h"
 #include "wire.pb-c.h"
 
 struct fx {

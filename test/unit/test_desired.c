@@ -1,6 +1,6 @@
 /*
  * test_desired.c - generations of desired records and the deltas between
- * them (lib/desired.h), on a repository this test commits with the git CLI:
+ * them (syncd/desired.h), on a repository this test commits with the git CLI:
  * networks "lab" (3 gateways, eNodeBs, a tier, APNs, subscribers), "field"
  * (2 gateways) and "big" (100 gateways), then one commit per kind of
  * change.  Every generation is built once, in the group set-up.
@@ -25,12 +25,12 @@
 
 #include <git2.h>
 
-#include "compile.h"
+#include "repo/compile.h"
 #include "desired.h"
-#include "git.h"
-#include "model.h"
-#include "validate.h"
-#include "wire.h"
+#include "repo/git.h"
+#include "repo/model.h"
+#include "repo/validate.h"
+#include "proto/wire.h"
 
 enum { BIG_GWS = 100, BIG_SUBS = 20 };
 

@@ -1,6 +1,6 @@
 /*
  * test_err.c - the error struct keeps the first cause, prefixes add context,
- * and the diagnostic list sorts, dedupes and moves findings (lib/err.h).
+ * and the diagnostic list sorts, dedupes and moves findings (lib/util/err.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "err.h"
+#include "util/err.h"
 
 static void err__first_error_is_kept(void **state)
 {

@@ -1,6 +1,6 @@
 /*
  * test_git.c - snapshots of revisions and of the work tree, their diff,
- * the upstream, and commit_all (lib/git.h), checked against what the git
+ * the upstream, and commit_all (lib/repo/git.h), checked against what the git
  * CLI says about the same repository.  Every test builds its repositories
  * with `git` in a mkdtemp directory, under a HOME of its own.
  */
@@ -25,8 +25,8 @@
 
 #include <git2.h>
 
-#include "git.h"
-#include "model.h"
+#include "repo/git.h"
+#include "repo/model.h"
 
 static char home[PATH_MAX];     /* HOME with a .gitconfig that names a user */
 static char nohome[PATH_MAX];   /* HOME with no user configured */

@@ -1,5 +1,5 @@
 /*
- * test_git_fetch.c - o8_git_fetch_remote (lib/git.h): the mirror syncd
+ * test_git_fetch.c - o8_git_fetch_remote (lib/repo/git.h): the mirror syncd
  * keeps of the operators' branch, over a plain path, file:// and git://
  * (a real `git daemon`, started per connection in inetd mode on a port
  * this test bound on 127.0.0.1, so no port is ever guessed).  The remote's
@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "git.h"
+#include "repo/git.h"
 
 extern char **environ;
 

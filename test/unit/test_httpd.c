@@ -1,5 +1,5 @@
 /*
- * test_httpd.c - the HTTP server on a libuv loop (lib/httpd.h), against a
+ * test_httpd.c - the HTTP server on a libuv loop (syncd/httpd.h), against a
  * real listener on 127.0.0.1 (port 0) whose loop runs in a thread, with
  * libcurl as the client: routing with {params} and queries, 404/405 with
  * Allow, bearer auth 401/403 by role (and a token made while running),
@@ -36,9 +36,9 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "apitoken.h"
+#include "proto/apitoken.h"
 #include "httpd.h"
-#include "pki.h"
+#include "proto/pki.h"
 
 #define LOGS_MAX 64
 

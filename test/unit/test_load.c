@@ -2,7 +2,7 @@
  * test_load.c - o8_model_load_dir reads exactly the operator's YAML files,
  * refuses what could escape or hang (symlinks out of the root, FIFOs, huge
  * files), classifies documents and gives the same answer on any number of
- * threads (lib/model.h).  Every test builds its own repository with mkdtemp.
+ * threads (lib/repo/model.h).  Every test builds its own repository with mkdtemp.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE     /* nftw, asprintf, open_memstream */
@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
+#include "repo/model.h"
 
 /* A temporary repository: root (and a sibling dir outside it). */
 struct repo {

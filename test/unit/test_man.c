@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "schema.h"
+#include "repo/schema.h"
 
 static const char *bin_dir(void)
 {

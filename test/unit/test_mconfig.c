@@ -1,6 +1,6 @@
 /*
  * test_mconfig.c - records to Magma's gateway.mconfig and the subscribers
- * file (lib/mconfig.h): the values land under Magma's names, unset radio
+ * file (agent/mconfig.h): the values land under Magma's names, unset radio
  * settings are inherited from the gateway and network, every eNodeB model
  * keeps Magma's spelling, the output depends on nothing but the records
  * (not their order), keys never reach the mconfig but do reach the
@@ -23,11 +23,11 @@
 #include <nettle/base64.h>
 #include <protobuf-c/protobuf-c.h>
 
-#include "compile.h"
+#include "repo/compile.h"
 #include "mconfig.h"
 #include "orc8r.pb-c.h"
-#include "schema.h"
-#include "validate.h"
+#include "repo/schema.h"
+#include "repo/validate.h"
 
 /* One compiled repository and one gateway's config in it. */
 struct lab {

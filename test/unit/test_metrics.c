@@ -1,5 +1,5 @@
 /*
- * test_metrics.c - the metrics registry (lib/metrics.h): the exact
+ * test_metrics.c - the metrics registry (syncd/metrics.h): the exact
  * Prometheus text (HELP, TYPE, labels escaped, one family per name whatever
  * the registration order of its series, cumulative buckets, _sum, _count,
  * shortest round-trip numbers, +Inf), and the registrations it refuses.

@@ -1,5 +1,5 @@
 /*
- * test_pki.c - the orc8r CA (lib/pki.h): init writes a CA and a server
+ * test_pki.c - the orc8r CA (lib/proto/pki.h): init writes a CA and a server
  * certificate with the right modes, SANs and extensions and never replaces
  * a CA; an enrolment token redeems exactly once, not after its expiry, not
  * with a wrong secret, not with a tampered CSR, and is never stored in
@@ -38,7 +38,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "pki.h"
+#include "proto/pki.h"
 
 #define DAY 86400
 

@@ -9,10 +9,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "compile.h"
-#include "model.h"
+#include "repo/compile.h"
+#include "repo/model.h"
 #include "plancache.h"
-#include "validate.h"
+#include "repo/validate.h"
 
 struct fx {
 	char dir[64];

@@ -3,7 +3,7 @@
  * every list has an items row), cover every field the example repository
  * uses, hold the contract the validator relies on (required fields, ranges,
  * formats), and the format checks accept and refuse the right strings
- * (lib/schema.h).
+ * (lib/repo/schema.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-#include "schema.h"
+#include "repo/schema.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "strmap.h"
-#include "suggest.h"
+#include "util/strmap.h"
+#include "util/suggest.h"
 
 static void suggest__case_only_difference_wins(void **state)
 {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "pki.h"
+#include "proto/pki.h"
 
 struct fx {
 	char dir[64];

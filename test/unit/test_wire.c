@@ -1,5 +1,5 @@
 /*
- * test_wire.c - the syncd <-> agwd protocol (lib/wire.h): every message
+ * test_wire.c - the syncd <-> agwd protocol (lib/proto/wire.h): every message
  * survives a round trip; the decoder gives the same envelopes however the
  * bytes are split; limits are enforced before memory is spent; bad frames
  * are refused and stop the decoder; the session table refuses every
@@ -26,7 +26,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
-#include "wire.h"
+#include "proto/wire.h"
 #include "wire.pb-c.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))

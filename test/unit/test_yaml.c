@@ -1,7 +1,7 @@
 /*
  * test_yaml.c - o8_yaml_parse keeps exact 1-based positions, refuses
  * aliases and deep nesting, reports syntax errors where they are, and the
- * node accessors follow lib/yaml.h.
+ * node accessors follow lib/repo/yaml.h.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "yaml.h"
+#include "repo/yaml.h"
 
 /* One parse: its arena, documents and findings. */
 struct parse {

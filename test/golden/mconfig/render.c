@@ -1,6 +1,6 @@
 /*
  * render.c - the golden test's program: loads and validates a repository,
- * compiles it, and prints one gateway's gateway.mconfig (lib/mconfig.h)
+ * compiles it, and prints one gateway's gateway.mconfig (agent/mconfig.h)
  * on stdout, exactly the bytes agwd writes.
  *
  * usage: o8_mconfig_render REPO NETWORK GATEWAY
@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "compile.h"
+#include "repo/compile.h"
 #include "mconfig.h"
-#include "validate.h"
+#include "repo/validate.h"
 
 static int fail(const struct o8_err *err)
 {

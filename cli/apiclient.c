@@ -1,0 +1,826 @@
+#include "apiclient.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "util/arena.h"
+#include "repo/git.h"
+#include "repo/yaml.h"
+
+#ifndef O8_VERSION
+#define O8_VERSION "0.0.0"
+#endif
+
+/*
+ * Limits.  A status of 10,000 gateways is a few MiB of JSON; the cap only
+ * stops a broken or hostile server from making us allocate without bound.
+ */
+enum {
+	RESPONSE_CAP = 64 << 20,
+	CONFIG_CAP = 1 << 20,           /* .orc8r/config.yaml */
+	TOKEN_CAP = 4096,               /* a token file */
+	CONNECT_TIMEOUT_S = 5,
+	TOTAL_TIMEOUT_S = 30,
+	QUOTE_MAX = 200,                /* bytes of syncd's {"error"} we quote */
+};
+
+static const char config_rel[] = ".orc8r/config.yaml";
+
+struct o8_api {
+	CURL *curl;
+	char *server;                   /* no trailing slash */
+	char *token;                    /* NULL: none; wiped on free */
+	char *cred;                     /* o8_api_credentials() */
+	struct curl_slist *hdr;
+	long status;
+	char curl_msg[CURL_ERROR_SIZE];
+};
+
+/* ---- settings ---- */
+
+enum setting { S_SERVER, S_CA, S_TOKEN_FILE, S_CERT, S_KEY, S__COUNT };
+
+/* One setting; the rows follow enum setting. */
+static const struct setting_def {
+	const char *key;                /* in .orc8r/config.yaml */
+	const char *env;                /* NULL: no variable */
+	size_t opt;                     /* offset in struct o8_api_opts */
+	bool path;                      /* a file: relative to the repository root */
+	bool cred;                      /* part of the credential */
+} settings[S__COUNT] = {
+	{ "server", "ORC8R_SERVER", offsetof(struct o8_api_opts, server), false, false },
+	{ "ca", "ORC8R_CA", offsetof(struct o8_api_opts, ca), true, false },
+	{ "token_file", NULL, offsetof(struct o8_api_opts, token_file), true, true },
+	{ "cert", NULL, offsetof(struct o8_api_opts, cert), true, true },
+	{ "key", NULL, offsetof(struct o8_api_opts, key), true, true },
+};
+
+/* Where a value came from, so errors about it can point there. */
+enum origin { FROM_NONE = 0, FROM_OPTION, FROM_ENV, FROM_CONFIG };
+
+struct value {
+	char *s;                        /* malloc'd */
+	enum origin from;
+	const char *env;                /* FROM_ENV: the variable */
+	unsigned line, col;             /* FROM_CONFIG */
+};
+
+struct resolved {
+	struct value v[S__COUNT];
+	char *env_token;                /* ORC8R_TOKEN, when it decides */
+	bool cred_decided;              /* by an option or the environment */
+};
+
+static enum o8_rc oom(struct o8_err *err)
+{
+	return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
+}
+
+static void resolved_done(struct resolved *r)
+{
+	size_t i;
+
+	for (i = 0; i < S__COUNT; i++)
+		free(r->v[i].s);
+	free(r->env_token);
+}
+
+static enum o8_rc set_value(struct value *v, const char *s, enum origin from,
+			    unsigned line, unsigned col, struct o8_err *err)
+{
+	free(v->s);
+	if (!(v->s = strdup(s)))
+		return oom(err);
+	v->from = from;
+	v->env = NULL;
+	v->line = line;
+	v->col = col;
+	return O8_OK;
+}
+
+/* The config file's key names are matched loosely only to catch mistakes. */
+static bool loose_eq(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		while (*a == '_' || *a == '-')
+			a++;
+		while (*b == '_' || *b == '-')
+			b++;
+		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
+			return false;
+		if (!*a)
+			return true;
+	}
+}
+
+static char *join_root(const char *root, const char *rel)
+{
+	char *p;
+
+	if (rel[0] == '/' || !root)
+		return strdup(rel);
+	return asprintf(&p, "%s/%s", root, rel) < 0 ? NULL : p;
+}
+
+/* One "key: value" of the config file; values of keys not ours are ignored. */
+static enum o8_rc config_pair(struct resolved *r, const char *root,
+			      const struct o8_node *k, const struct o8_node *v,
+			      struct o8_err *err)
+{
+	const char *key = o8_node_str(k), *s;
+	enum o8_rc rc;
+	char *path;
+	size_t i;
+
+	for (i = 0; key && i < S__COUNT; i++) {
+		if (strcmp(key, settings[i].key)) {
+			if (loose_eq(key, settings[i].key))
+				return o8_err_set(err, O8_EINVALID, config_rel, k->line, k->col,
+						  "unknown key '%s' (did you mean '%s'?)",
+						  key, settings[i].key);
+			continue;
+		}
+		s = o8_node_str(v);
+		if (!s || o8_node_is_null(v) || !*s)
+			return o8_err_set(err, O8_EINVALID, config_rel, v->line, v->col,
+					  "'%s' must be a non-empty string", key);
+		if (r->v[i].from || (settings[i].cred && r->cred_decided))
+			return O8_OK;   /* an option or the environment decided */
+		if (!settings[i].path)
+			return set_value(&r->v[i], s, FROM_CONFIG, v->line, v->col, err);
+		if (!(path = join_root(root, s)))
+			return oom(err);
+		rc = set_value(&r->v[i], path, FROM_CONFIG, v->line, v->col, err);
+		free(path);
+		return rc;
+	}
+	return O8_OK;
+}
+
+/* Reads at most cap bytes of path; ENOENT is O8_ENOTFOUND. */
+static enum o8_rc slurp(const char *path, size_t cap, char **out, size_t *len,
+			struct o8_err *err)
+{
+	FILE *f = fopen(path, "re");
+	char *buf;
+	size_t n;
+	int e;
+
+	*out = NULL;
+	if (!f)
+		return o8_err_set(err, errno == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
+				  "cannot read '%s': %s", path, strerror(errno));
+	if (!(buf = malloc(cap + 1))) {
+		fclose(f);
+		return oom(err);
+	}
+	n = fread(buf, 1, cap + 1, f);
+	e = ferror(f) ? errno : 0;
+	fclose(f);
+	if (e || n > cap) {
+		free(buf);
+		return o8_err_set(err, e ? O8_ERR : O8_ELIMIT, NULL, 0, 0,
+				  "cannot read '%s': %s", path,
+				  e ? strerror(e) : "the file is too large");
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return O8_OK;
+}
+
+/*
+ * The root whose .orc8r/config.yaml counts; malloc'd.  Like git looking for
+ * .git: the nearest directory from dir upwards that has one, stopping at
+ * the git work tree's root (or at dir itself outside git), so both `-C` a
+ * subdirectory and an orc8r repository nested in another git tree work.
+ */
+static char *repo_root(const char *dir)
+{
+	struct o8_err ignored = O8_ERR_INIT;
+	struct o8_git *g = NULL;
+	char *top = NULL, *cur = realpath(dir, NULL);
+	size_t toplen;
+
+	if (!cur)
+		return strdup(dir);
+	if (o8_git_open(&g, dir, &ignored) == O8_OK && o8_git_workdir(g))
+		top = realpath(o8_git_workdir(g), NULL);
+	o8_git_free(g);
+	toplen = top ? strlen(top) : 0;
+	/* a work tree ends in '/' for libgit2 but not for realpath */
+	for (;;) {
+		char *probe = join_root(cur, config_rel);
+		bool found = probe && access(probe, F_OK) == 0;
+		char *slash;
+
+		free(probe);
+		if (found || !top || strlen(cur) <= toplen ||
+		    strncmp(cur, top, toplen) != 0 || !(slash = strrchr(cur, '/')) ||
+		    slash == cur)
+			break;
+		*slash = '\0';
+	}
+	if (top && strncmp(cur, top, toplen) != 0) {
+		free(cur);      /* dir is not inside the work tree it named */
+		cur = top;
+		top = NULL;
+	}
+	free(top);
+	return cur;
+}
+
+static enum o8_rc read_config(struct resolved *r, const char *dir,
+			      struct o8_err *err)
+{
+	struct o8_yaml_limits lim = { 16, 10000 };
+	struct o8_diags diags = O8_DIAGS_INIT;
+	struct o8_arena a = O8_ARENA_INIT;
+	const struct o8_node *root_node;
+	struct o8_ydoc *docs = NULL;
+	char *root, *path = NULL, *buf = NULL;
+	size_t len = 0, ndocs = 0, i;
+	enum o8_rc rc;
+
+	if (!(root = repo_root(dir)) || !(path = join_root(root, config_rel))) {
+		free(root);
+		return oom(err);
+	}
+	rc = slurp(path, CONFIG_CAP, &buf, &len, err);
+	if (rc == O8_ENOTFOUND) {
+		o8_err_clear(err);      /* no file: settings come from elsewhere */
+		rc = O8_OK;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	rc = o8_yaml_parse(&docs, &ndocs, &a, config_rel, buf, len, &lim, &diags, err);
+	if (!rc && diags.n) {
+		rc = o8_err_set(err, O8_EINVALID, config_rel, diags.v[0].line,
+				diags.v[0].col, "%s", diags.v[0].msg);
+		goto out;
+	}
+	root_node = !rc && ndocs ? docs[0].root : NULL;
+	if (root_node && root_node->type != O8_N_MAP) {
+		rc = o8_err_set(err, O8_EINVALID, config_rel, root_node->line,
+				root_node->col, "expected a map of settings (server: URL, ...)");
+		goto out;
+	}
+	for (i = 0; !rc && root_node && i < root_node->n; i++)
+		rc = config_pair(r, root, &root_node->u.kids[2 * i],
+				 &root_node->u.kids[2 * i + 1], err);
+out:
+	o8_diags_free(&diags);
+	o8_arena_free(&a);
+	free(buf);
+	free(path);
+	free(root);
+	return rc;
+}
+
+/*
+ * Options first, then the environment, then the config file, for every
+ * setting.  The credential is chosen as a whole: a token or a certificate
+ * from the config file must not mix with one given on the command line.
+ */
+static enum o8_rc resolve(struct resolved *r, const struct o8_api_opts *o,
+			  struct o8_err *err)
+{
+	enum o8_rc rc = O8_OK;
+	const char *s;
+	size_t i;
+
+	for (i = 0; i < S__COUNT && !rc; i++) {
+		s = *(const char *const *)((const char *)o + settings[i].opt);
+		if (s && *s)
+			rc = set_value(&r->v[i], s, FROM_OPTION, 0, 0, err);
+		else if (settings[i].env && (s = getenv(settings[i].env)) && *s &&
+			 !(rc = set_value(&r->v[i], s, FROM_ENV, 0, 0, err)))
+			r->v[i].env = settings[i].env;
+	}
+	if (rc)
+		return rc;
+	if (r->v[S_TOKEN_FILE].from && r->v[S_CERT].from)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "give either a token file or a client certificate, not both");
+	if (r->v[S_KEY].from && !r->v[S_CERT].from)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "a client key needs its certificate (--cert)");
+	if (!r->v[S_TOKEN_FILE].from && !r->v[S_CERT].from &&
+	    (s = getenv("ORC8R_TOKEN")) && *s && !(r->env_token = strdup(s)))
+		return oom(err);
+	r->cred_decided = r->v[S_TOKEN_FILE].from || r->v[S_CERT].from || r->env_token;
+	rc = read_config(r, o->dir ? o->dir : ".", err);
+	if (rc)
+		return rc;
+	if (r->v[S_TOKEN_FILE].from == FROM_CONFIG && r->v[S_CERT].from == FROM_CONFIG)
+		return o8_err_set(err, O8_EINVALID, config_rel, r->v[S_CERT].line,
+				  r->v[S_CERT].col,
+				  "give either 'token_file' or 'cert', not both");
+	if (r->v[S_KEY].from == FROM_CONFIG && !r->v[S_CERT].s)
+		return o8_err_set(err, O8_EINVALID, config_rel, r->v[S_KEY].line,
+				  r->v[S_KEY].col, "'key' needs 'cert'");
+	if (!r->v[S_SERVER].s)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+				  "where is syncd? give --server URL, set ORC8R_SERVER, or put 'server: https://HOST:7445' in %s",
+				  config_rel);
+	return O8_OK;
+}
+
+/* ---- checks of what was resolved ---- */
+
+/* Sets err at the value's origin: the config file's line, or the variable. */
+static enum o8_rc value_err(const struct value *v, struct o8_err *err,
+			    const char *what, const char *detail)
+{
+	if (v->from == FROM_CONFIG)
+		return o8_err_set(err, O8_EINVALID, config_rel, v->line, v->col,
+				  "%s: %s", what, detail);
+	return o8_err_set(err, O8_EINVALID, NULL, 0, 0, "%s%s%s: %s", what,
+			  v->env ? " in " : "", v->env ? v->env : "", detail);
+}
+
+static bool is_loopback(const char *host)
+{
+	static const char *const hosts[] = { "127.0.0.1", "localhost", "[::1]", "::1" };
+	size_t i;
+
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (!strcmp(host, hosts[i]))
+			return true;
+	return false;
+}
+
+/*
+ * The token goes to this URL in every request: http(s) only, nothing in it
+ * that looks like a credential, plain http only to this machine.
+ */
+static enum o8_rc check_server(struct o8_api *c, const struct value *v,
+			       struct o8_err *err)
+{
+	char *scheme = NULL, *host = NULL, *extra = NULL;
+	enum o8_rc rc = O8_OK;
+	CURLU *u = curl_url();
+	size_t n;
+
+	if (!u)
+		return oom(err);
+	if (curl_url_set(u, CURLUPART_URL, v->s, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		rc = value_err(v, err, "bad syncd server", "not a URL like https://HOST:7445");
+	} else if (curl_url_get(u, CURLUPART_USER, &extra, 0) == CURLUE_OK) {
+		/* not echoed: it holds a user name and maybe a password */
+		rc = value_err(v, err, "bad syncd server", "the URL must not hold a user name");
+	} else if (strcmp(scheme, "https") && !(!strcmp(scheme, "http") && is_loopback(host))) {
+		rc = value_err(v, err, "bad syncd server",
+			       "use https (plain http only to 127.0.0.1, for tests): the token would travel in clear");
+	} else if (!(c->server = strdup(v->s))) {
+		rc = oom(err);
+	} else {
+		n = strlen(c->server);
+		while (n && c->server[n - 1] == '/')
+			c->server[--n] = '\0';
+		if (strchr(c->server, '?') || strchr(c->server, '#'))
+			rc = value_err(v, err, "bad syncd server",
+				       "the URL must not hold a query or a fragment");
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(extra);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* A token goes into a header line: printable ASCII, no spaces. */
+static bool token_ok(const char *t)
+{
+	if (!*t)
+		return false;
+	for (; *t; t++)
+		if (*t <= 0x20 || *t >= 0x7f)
+			return false;
+	return true;
+}
+
+static enum o8_rc load_token(struct o8_api *c, struct resolved *r,
+			     struct o8_err *err)
+{
+	const struct value *v = &r->v[S_TOKEN_FILE];
+	struct o8_err ferr = O8_ERR_INIT;
+	size_t len = 0;
+	char *buf;
+
+	if (r->env_token) {
+		c->token = r->env_token;
+		r->env_token = NULL;
+		if (!token_ok(c->token))
+			return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
+					  "ORC8R_TOKEN holds a space or a control character (a stray newline?)");
+		return asprintf(&c->cred, "the token in ORC8R_TOKEN") < 0 ? oom(err) : O8_OK;
+	}
+	if (!v->s)
+		return O8_OK;
+	if (slurp(v->s, TOKEN_CAP, &buf, &len, &ferr))
+		return value_err(v, err, "cannot use the token file", ferr.msg);
+	while (len && isspace((unsigned char)buf[len - 1]))
+		buf[--len] = '\0';
+	c->token = buf;
+	if (!token_ok(c->token))
+		return value_err(v, err, "cannot use the token file",
+				 "it must hold the token alone on one line");
+	return asprintf(&c->cred, "the token in '%s'", v->s) < 0 ? oom(err) : O8_OK;
+}
+
+static enum o8_rc add_header(struct curl_slist **l, const char *h, struct o8_err *err)
+{
+	struct curl_slist *n = curl_slist_append(*l, h);
+
+	if (!n)
+		return oom(err);
+	*l = n;
+	return O8_OK;
+}
+
+static enum o8_rc build_headers(struct o8_api *c, struct o8_err *err)
+{
+	enum o8_rc rc = add_header(&c->hdr, "Accept: application/json", err);
+	char *auth;
+
+	if (!rc)
+		rc = add_header(&c->hdr, "Content-Type: application/json", err);
+	if (!rc)
+		rc = add_header(&c->hdr, "Expect:", err);
+	if (rc || !c->token)
+		return rc;
+	if (asprintf(&auth, "Authorization: Bearer %s", c->token) < 0)
+		return oom(err);
+	rc = add_header(&c->hdr, auth, err);
+	explicit_bzero(auth, strlen(auth));
+	free(auth);
+	return rc;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+/* curl_global_init must not race with other threads' use of curl */
+static void curl_init(void)
+{
+	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud);
+
+/* The options every request shares; set once, kept across requests. */
+static void setup_curl(struct o8_api *c, const struct resolved *r)
+{
+	CURL *h = c->curl;
+
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
+	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "orc8r/" O8_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_msg);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdr);
+	if (r->v[S_CA].s)
+		curl_easy_setopt(h, CURLOPT_CAINFO, r->v[S_CA].s);
+	if (r->v[S_CERT].s) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, r->v[S_CERT].s);
+		if (r->v[S_KEY].s)
+			curl_easy_setopt(h, CURLOPT_SSLKEY, r->v[S_KEY].s);
+	}
+}
+
+/* A file named by a setting must exist before we blame the TLS handshake. */
+static enum o8_rc check_file(const struct value *v, const char *what,
+			     struct o8_err *err)
+{
+	char msg[sizeof(err->msg)];
+	FILE *f;
+
+	if (!v->s)
+		return O8_OK;
+	if ((f = fopen(v->s, "re"))) {
+		fclose(f);
+		return O8_OK;
+	}
+	snprintf(msg, sizeof(msg), "cannot read %s '%s'", what, v->s);
+	return value_err(v, err, msg, strerror(errno));
+}
+
+static enum o8_rc setup(struct o8_api *c, struct resolved *r, struct o8_err *err)
+{
+	enum o8_rc rc = check_server(c, &r->v[S_SERVER], err);
+
+	if (!rc)
+		rc = check_file(&r->v[S_CA], "the CA file", err);
+	if (!rc)
+		rc = check_file(&r->v[S_CERT], "the client certificate", err);
+	if (!rc)
+		rc = check_file(&r->v[S_KEY], "the client key", err);
+	if (!rc)
+		rc = load_token(c, r, err);
+	if (!rc && !c->cred) {
+		if (r->v[S_CERT].s)
+			rc = asprintf(&c->cred, "the client certificate '%s'",
+				      r->v[S_CERT].s) < 0 ? oom(err) : O8_OK;
+		else if (!(c->cred = strdup("no credentials")))
+			rc = oom(err);
+	}
+	if (!rc)
+		rc = build_headers(c, err);
+	if (!rc)
+		setup_curl(c, r);
+	return rc;
+}
+
+enum o8_rc o8_api_new(struct o8_api **out, const struct o8_api_opts *o,
+		      struct o8_err *err)
+{
+	static const struct o8_api_opts none = O8_API_OPTS_INIT;
+	struct resolved r = { 0 };
+	struct o8_api *c;
+	enum o8_rc rc;
+
+	*out = NULL;
+	pthread_once(&curl_once, curl_init);
+	if (curl_init_rc != CURLE_OK)
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot initialise libcurl: %s",
+				  curl_easy_strerror(curl_init_rc));
+	if (!(c = calloc(1, sizeof(*c))))
+		return oom(err);
+	if (!(c->curl = curl_easy_init())) {
+		free(c);
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot create a libcurl handle");
+	}
+	rc = resolve(&r, o ? o : &none, err);
+	if (!rc)
+		rc = setup(c, &r, err);
+	resolved_done(&r);
+	if (rc) {
+		o8_api_free(c);
+		return rc;
+	}
+	*out = c;
+	return O8_OK;
+}
+
+void o8_api_free(struct o8_api *c)
+{
+	struct curl_slist *l;
+
+	if (!c)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	for (l = c->hdr; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(c->hdr);
+	if (c->token)
+		explicit_bzero(c->token, strlen(c->token));
+	free(c->token);
+	free(c->server);
+	free(c->cred);
+	free(c);
+}
+
+const char *o8_api_server(const struct o8_api *c)
+{
+	return c->server;
+}
+
+const char *o8_api_credentials(const struct o8_api *c)
+{
+	return c->cred;
+}
+
+long o8_api_status(const struct o8_api *c)
+{
+	return c->status;
+}
+
+char *o8_api_escape(struct o8_api *c, const char *s)
+{
+	char *e = curl_easy_escape(c->curl, s, 0);
+	char *r = e ? strdup(e) : NULL;
+
+	curl_free(e);
+	return r;
+}
+
+/* ---- one request ---- */
+
+struct body {
+	char *p;
+	size_t n, alloc;
+	bool over;                      /* more than RESPONSE_CAP */
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct body *b = ud;
+	size_t len = size * nmemb, want;
+	char *p;
+
+	if (len > RESPONSE_CAP - b->n) {
+		b->over = true;
+		return 0;               /* curl stops with CURLE_WRITE_ERROR */
+	}
+	if (b->n + len + 1 > b->alloc) {
+		for (want = b->alloc ? b->alloc : 8192; want < b->n + len + 1; want *= 2)
+			;
+		if (!(p = realloc(b->p, want)))
+			return 0;
+		b->p = p;
+		b->alloc = want;
+	}
+	memcpy(b->p + b->n, data, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+	return len;
+}
+
+/*
+ * syncd's {"error"} text, as quoted in a message: short, one line, and
+ * never the token even if a server echoed it.
+ */
+static void quote_error(const struct o8_api *c, const struct body *b,
+			char *out, size_t size)
+{
+	json_t *j = b->n ? json_loadb(b->p, b->n, 0, NULL) : NULL;
+	const char *s = json_string_value(json_object_get(j, "error"));
+	size_t i;
+
+	snprintf(out, size, "%s", s ? s : "");
+	if (strlen(out) > QUOTE_MAX)
+		out[QUOTE_MAX] = '\0';
+	for (i = 0; out[i]; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+	if (c->token && strstr(out, c->token))
+		snprintf(out, size, "its message quoted the token");
+	json_decref(j);
+}
+
+/* What an HTTP error status means to the operator, and what to do. */
+static const struct http_error {
+	long status;
+	enum o8_rc rc;
+	const char *what;               /* NULL: the credentials were refused */
+	const char *hint;
+} http_errors[] = {
+	{ 400, O8_EINVALID, "syncd rejected the request", "" },
+	{ 401, O8_ERR, NULL, "; 'orc8r pki api-token NAME' makes a token" },
+	{ 403, O8_ERR, NULL, "; its role does not allow this (changes need --role write)" },
+	{ 404, O8_ENOTFOUND, "not found", "" },
+	{ 405, O8_ERR, "syncd does not allow this method here", "" },
+	{ 413, O8_ELIMIT, "syncd found the request too large", "" },
+	{ 500, O8_ERR, "syncd failed", "" },
+	{ 503, O8_ERR, "syncd is not ready", "; try again in a moment" },
+};
+
+static enum o8_rc http_error(const struct o8_api *c, const char *method,
+			     const char *path, const struct body *b,
+			     struct o8_err *err)
+{
+	const struct http_error *e = NULL;
+	char q[QUOTE_MAX + 64], what[128];
+	const char *open, *close;
+	size_t i;
+
+	for (i = 0; i < sizeof(http_errors) / sizeof(http_errors[0]); i++)
+		if (http_errors[i].status == c->status)
+			e = &http_errors[i];
+	quote_error(c, b, q, sizeof(q));
+	open = *q ? " (" : "";
+	close = *q ? ")" : "";
+	if (e && !e->what && !c->token && c->status == 401)
+		return o8_err_set(err, O8_ERR, NULL, 0, 0,
+				  "%s %s: syncd wants a token%s%s%s: give --token-file, set ORC8R_TOKEN, or put 'token_file' in %s",
+				  method, path, open, q, close, config_rel);
+	if (e && !e->what)
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "%s %s: syncd refused the %s%s%s%s; check %s%s",
+				  method, path, c->token ? "token" : "client certificate",
+				  open, q, close, c->cred, e->hint);
+	if (e)
+		snprintf(what, sizeof(what), "%s", e->what);
+	else
+		snprintf(what, sizeof(what), "syncd answered HTTP %ld", c->status);
+	return o8_err_set(err, e ? e->rc : O8_ERR, NULL, 0, 0, "%s %s: %s%s%s%s%s", method,
+			  path, what, open, q, close, e ? e->hint : "");
+}
+
+/* Hints for transport failures that have a usual cause. */
+static const struct {
+	CURLcode cc;
+	const char *hint;
+} curl_hints[] = {
+	{ CURLE_PEER_FAILED_VERIFICATION,
+	  "is the CA file (--ca, ORC8R_CA or 'ca') the one that signed syncd's certificate?" },
+	{ CURLE_SSL_CACERT_BADFILE, "the CA file must be PEM" },
+	{ CURLE_SSL_CERTPROBLEM, "check the client certificate and key" },
+	{ CURLE_UNSUPPORTED_PROTOCOL, "the URL must start with https://" },
+};
+
+static enum o8_rc transport_error(const struct o8_api *c, CURLcode cc,
+				  struct o8_err *err)
+{
+	const char *hint = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(curl_hints) / sizeof(curl_hints[0]); i++)
+		if (curl_hints[i].cc == cc)
+			hint = curl_hints[i].hint;
+	return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot reach syncd at %s: %s%s%s",
+			  c->server, c->curl_msg[0] ? c->curl_msg : curl_easy_strerror(cc),
+			  hint ? "; " : "", hint ? hint : "");
+}
+
+/* The token must not leave in any message, whatever a server sent back. */
+static enum o8_rc scrub(const struct o8_api *c, enum o8_rc rc, struct o8_err *err)
+{
+	if (rc && err && c->token && strstr(err->msg, c->token))
+		snprintf(err->msg, sizeof(err->msg),
+			 "request to syncd failed (details withheld: they quoted the token)");
+	return rc;
+}
+
+static enum o8_rc request(struct o8_api *c, const char *method, const char *path,
+			  const char *payload, json_t **out, struct o8_err *err)
+{
+	struct body b = { 0 };
+	json_error_t jerr;
+	enum o8_rc rc = O8_OK;
+	CURLcode cc;
+	char *url;
+
+	c->status = 0;
+	c->curl_msg[0] = '\0';
+	if (asprintf(&url, "%s%s", c->server, path) < 0)
+		return oom(err);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+	if (payload) {
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)strlen(payload));
+	} else {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+	}
+	cc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
+	if (cc == CURLE_WRITE_ERROR && b.over)
+		rc = o8_err_set(err, O8_ELIMIT, NULL, 0, 0,
+				"%s %s: syncd's answer is larger than %d MiB",
+				method, path, RESPONSE_CAP >> 20);
+	else if (cc != CURLE_OK)
+		rc = transport_error(c, cc, err);
+	else if (c->status < 200 || c->status > 299)
+		rc = http_error(c, method, path, &b, err);
+	else if (out && !(*out = json_loadb(b.p ? b.p : "", b.n, 0, &jerr)))
+		rc = o8_err_set(err, O8_ERR, NULL, 0, 0,
+				"%s %s: syncd's answer is not JSON: %s", method, path,
+				jerr.text);
+	free(b.p);
+	free(url);
+	return scrub(c, rc, err);
+}
+
+enum o8_rc o8_api_get(struct o8_api *c, const char *path, json_t **out,
+		      struct o8_err *err)
+{
+	*out = NULL;
+	return request(c, "GET", path, NULL, out, err);
+}
+
+enum o8_rc o8_api_post(struct o8_api *c, const char *path, const json_t *body,
+		       json_t **out, struct o8_err *err)
+{
+	enum o8_rc rc;
+	char *payload;
+
+	if (out)
+		*out = NULL;
+	payload = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+	if (!payload)
+		return oom(err);
+	rc = request(c, "POST", path, payload, out, err);
+	free(payload);
+	return rc;
+}

@@ -20,10 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-
 #include "proto/apitoken.h"
 #include "util/arena.h"
+#include "util/fileio.h"
 #include "httpd.h"
 #include "util/suggest.h"
 #include "repo/yaml.h"
@@ -398,24 +397,16 @@ static void load_map(struct load *l, const struct o8_node *map, const char *pref
 
 static enum o8_rc read_file(const char *path, char **out, size_t *len, struct o8_err *err)
 {
-	gnutls_datum_t d = { NULL, 0 };
-	struct stat st;
-	struct why w;
+	struct o8_fileio_read_opts o = O8_FILEIO_READ_OPTS_INIT;
+	struct o8_err e = O8_ERR_INIT;
+	enum o8_rc rc;
 
-	*out = NULL;
-	if (stat(path, &st) < 0)
-		return o8_err_set(err, errno == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
-				  "cannot read '%s': %s", path, why(errno, &w));
-	if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX)
+	o.max = FILE_MAX;
+	rc = o8_fileio_read(out, len, NULL, path, &o, &e);
+	if (rc == O8_EINVALID || rc == O8_ELIMIT)
 		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
 				  "cannot read '%s': not a regular file of at most 1 MiB", path);
-	errno = 0;
-	if (gnutls_load_file(path, &d) < 0)
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot read '%s': %s", path,
-				  errno ? why(errno, &w) : "read error");
-	*out = (char *)d.data;
-	*len = d.size;
-	return O8_OK;
+	return rc ? o8_err_set(err, rc, NULL, 0, 0, "%s", e.msg) : O8_OK;
 }
 
 static void reapply_overrides(struct syncd_config *c)
@@ -465,7 +456,7 @@ enum o8_rc syncd_config_load(struct syncd_config *c, const char *path,
 		rc = O8_EINVALID;
 out:
 	o8_arena_free(&a);
-	gnutls_free(buf);
+	free(buf);
 	return rc;
 }
 

@@ -743,17 +743,8 @@ struct wfile {
 
 static int wf_flush(struct wfile *w)
 {
-	size_t off = 0;
-
-	while (off < w->n) {
-		ssize_t r = write(w->fd, w->buf + off, w->n - off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		off += (size_t)r;
-	}
+	if (o8_fileio_write_all(w->fd, w->buf, w->n))
+		return -1;
 	w->n = 0;
 	return 0;
 }

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "proto/pki.h"
+#include "util/fileio.h"
 
 #define REPLY_MAX (256u * 1024u)
 
@@ -119,7 +120,7 @@ static enum o8_rc post_for_cert(const char *url, const char *path,
 		goto out;
 	}
 	if (o8_pki_cert_identity(pem, strlen(pem), NULL, NULL, NULL, NULL, err) == O8_OK)
-		o8_pki_store_file(certp, pem, strlen(pem), err);
+		o8_fileio_write_atomic(certp, pem, strlen(pem), 0600, true, err);
 out:
 	json_decref(j);
 	free(r.buf);

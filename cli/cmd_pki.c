@@ -24,6 +24,7 @@
 
 #include "proto/apitoken.h"
 #include "proto/pki.h"
+#include "util/fileio.h"
 #include "repo/schema.h"
 
 /* Also declared in cmds.h; repeated here so this file builds on its own. */
@@ -743,7 +744,7 @@ static enum o8_rc apicert_issue(const struct apicert_args *a, const char *dir,
 	if (!(rc = o8_pki_make_csr(key, a->common.name, &csr, err)) &&
 	    !(rc = o8_pki_issue_operator(dir, a->common.name, csr, strlen(csr), 0,
 					 a->days * 86400u, &pem, err)))
-		rc = o8_pki_store_file(crt, pem, strlen(pem), err);
+		rc = o8_fileio_write_atomic(crt, pem, strlen(pem), 0600, true, err);
 	free(csr);
 	free(pem);
 	return rc;

@@ -135,18 +135,6 @@ static enum o8_rc read_file(const char *path, size_t max, char **out, size_t *le
 	return o8_fileio_read(out, len, mode, path, &o, err);
 }
 
-static enum o8_rc write_atomic(const char *path, const void *data, size_t len,
-			       mode_t mode, bool replace, struct o8_err *err)
-{
-	return o8_fileio_write_atomic(path, data, len, mode, replace, err);
-}
-
-enum o8_rc o8_pki_store_file(const char *path, const void *data, size_t len,
-			     struct o8_err *err)
-{
-	return write_atomic(path, data, len, 0600, true, err);
-}
-
 static enum o8_rc write_in(const char *dir, const char *name, const void *data,
 			   size_t len, mode_t mode, bool replace, struct o8_err *err)
 {
@@ -155,7 +143,7 @@ static enum o8_rc write_in(const char *dir, const char *name, const void *data,
 
 	if (!p)
 		return oom(err);
-	rc = write_atomic(p, data, len, mode, replace, err);
+	rc = o8_fileio_write_atomic(p, data, len, mode, replace, err);
 	free(p);
 	return rc;
 }
@@ -267,7 +255,7 @@ static enum o8_rc write_key(const char *path, gnutls_x509_privkey_t key, struct 
 					      GNUTLS_PKCS_PLAIN, &pem);
 	if (r < 0)
 		return tls_err(err, "cannot encode a private key", r);
-	rc = write_atomic(path, pem.data, pem.size, 0600, false, err);
+	rc = o8_fileio_write_atomic(path, pem.data, pem.size, 0600, false, err);
 	datum_free_secret(&pem);
 	return rc;
 }
@@ -511,7 +499,7 @@ static enum o8_rc next_counter(const char *dir, uint64_t *out, struct o8_err *er
 		goto out;
 	}
 	snprintf(line, sizeof(line), "%llu\n", v + 1);
-	if (!(rc = write_atomic(p, line, strlen(line), 0600, true, err)))
+	if (!(rc = o8_fileio_write_atomic(p, line, strlen(line), 0600, true, err)))
 		*out = v;
 out:
 	free(buf);
@@ -843,7 +831,7 @@ static enum o8_rc write_crl(const char *dir, const struct ca *ca,
 					      GNUTLS_DIG_SHA256, 0)) < 0 ||
 	    (r = gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &pem)) < 0)
 		goto fail;
-	rc = write_atomic(p, pem.data, pem.size, 0644, true, err);
+	rc = o8_fileio_write_atomic(p, pem.data, pem.size, 0644, true, err);
 	goto out;
 fail:
 	rc = o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot make '%s': %s", p, gnutls_strerror(r));
@@ -1188,7 +1176,7 @@ enum o8_rc o8_pki_enroll_token(char **out_token, time_t *out_expires, const char
 		rc = oom(err);
 		goto out;
 	}
-	if ((rc = write_atomic(p, json, strlen(json), 0600, false, err))) {
+	if ((rc = o8_fileio_write_atomic(p, json, strlen(json), 0600, false, err))) {
 		if (rc == O8_ENOTFOUND)
 			o8_err_prefix(err, "no '" F_TOKENS "' directory in '%s'", dir);
 		goto out;
@@ -1489,7 +1477,7 @@ enum o8_rc o8_pki_redeem(const char *dir, const char *token, const void *csr, si
 		rc = oom(err);
 		goto out;
 	}
-	if ((rc = write_atomic(path, json, strlen(json), 0600, true, err)) ||
+	if ((rc = o8_fileio_write_atomic(path, json, strlen(json), 0600, true, err)) ||
 	    (rc = append_line(dir, F_ISSUED, line, err)))
 		goto out;
 	*out_cert_pem = pem;

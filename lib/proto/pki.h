@@ -224,12 +224,4 @@ enum o8_rc o8_pki_cert_identity(const char *cert_pem, size_t len, char **network
 /* When to renew: not_before + 2/3 of the lifetime. */
 time_t o8_pki_renew_at(time_t not_before, time_t not_after);
 
-/*
- * Writes data to path with mode 0600: temp file in the same directory,
- * fsync, rename, fsync of the directory, so a crash leaves the old or the
- * new file.  agwd stores its certificate (and renewals) with it.
- */
-enum o8_rc o8_pki_store_file(const char *path, const void *data, size_t len,
-			     struct o8_err *err);
-
 #endif

@@ -19,14 +19,18 @@ const char *o8_fileio_strerror(int e, char *buf, size_t n)
 	return buf;
 }
 
+/* errno is left at e: callers that word their own message can use it */
 static enum o8_rc sys_err(struct o8_err *err, const char *verb, const char *path,
 			  int e, const char *hint)
 {
 	char b[128];
+	enum o8_rc rc;
 
-	return o8_err_set(err, e == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
-			  "cannot %s '%s': %s%s", verb, path,
-			  o8_fileio_strerror(e, b, sizeof(b)), hint ? hint : "");
+	rc = o8_err_set(err, e == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
+			"cannot %s '%s': %s%s", verb, path,
+			o8_fileio_strerror(e, b, sizeof(b)), hint ? hint : "");
+	errno = e;
+	return rc;
 }
 
 static enum o8_rc oom(struct o8_err *err)
@@ -264,16 +268,18 @@ enum o8_rc o8_fileio_write_atomic(const char *path, const void *data, size_t len
 	char *dir = dir_of(path), *tmp = NULL;
 	const char *base = strrchr(path, '/');
 	enum o8_rc rc = O8_OK;
-	int fd, e;
+	int fd, e = 0;
 
 	base = base ? base + 1 : path;
 	if (!dir || asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, base) < 0) {
 		free(dir);
+		errno = ENOMEM;
 		return oom(err);
 	}
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		rc = sys_err(err, "create a file in", dir, errno, NULL);
+		e = errno;
+		rc = sys_err(err, "create a file in", dir, e, NULL);
 		goto out;
 	}
 	if (fchmod(fd, mode) < 0 || o8_fileio_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
@@ -300,9 +306,12 @@ enum o8_rc o8_fileio_write_atomic(const char *path, const void *data, size_t len
 	}
 	if (!replace)
 		unlink(tmp);
-	rc = o8_fileio_fsync_dir(dir, err);
+	if ((rc = o8_fileio_fsync_dir(dir, err)))
+		e = errno;
 out:
 	free(tmp);
 	free(dir);
+	if (rc)
+		errno = e;
 	return rc;
 }

@@ -91,7 +91,8 @@ enum o8_rc o8_fileio_fsync_parent(const char *path, struct o8_err *err);
 /*
  * Writes path atomically with the given mode (set before any byte is
  * written).  replace false: never replaces an existing path (O8_ECONFLICT,
- * "cannot write 'PATH': it already exists").
+ * "cannot write 'PATH': it already exists").  On failure errno is that of
+ * the call that failed, for callers that word their own message.
  */
 enum o8_rc o8_fileio_write_atomic(const char *path, const void *data, size_t len,
 				  mode_t mode, bool replace, struct o8_err *err);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "proto/apitoken.h"
+#include "proto/pki.h"
 #include "util/arena.h"
 #include "util/fileio.h"
 #include "httpd.h"
@@ -521,18 +522,20 @@ static bool readable(const char *path, struct stat *st)
 /* No insecure fallback: each file syncd's TLS needs must be there. */
 static void check_pki(struct check *ck)
 {
-	static const char *const files[] = { "ca.crt", "server.crt", "server.key", "crl.pem" };
+	static const enum o8_pki_file files[] = {
+		O8_PKI_CA_CRT, O8_PKI_SERVER_CRT, O8_PKI_SERVER_KEY, O8_PKI_CRL,
+	};
 	char path[4200];
 	struct stat st;
 	struct why w;
 	size_t i;
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", ck->c->pki, files[i]);
+		o8_pki_path(path, sizeof(path), ck->c->pki, files[i], NULL);
 		if (!readable(path, &st))
 			bad(ck, K_PKI, "cannot read '%s': %s%s", path, why(errno, &w),
 			    errno == ENOENT ? " (make the PKI with 'orc8r pki init')" : "");
-		else if (!strcmp(files[i], "server.key") && (st.st_mode & 077))
+		else if (files[i] == O8_PKI_SERVER_KEY && (st.st_mode & 077))
 			bad(ck, K_PKI, "'%s' is readable by group or others: chmod 600 it", path);
 	}
 }
@@ -641,6 +644,7 @@ enum o8_rc syncd_config_check(struct syncd_config *c, struct o8_diags *diags,
 			      struct o8_err *err)
 {
 	struct check ck = { c, diags, false };
+	char tokens[4200];
 	size_t before = diags->n, i;
 
 	for (i = 0; i < NKEYS; i++)
@@ -653,7 +657,8 @@ enum o8_rc syncd_config_check(struct syncd_config *c, struct o8_diags *diags,
 		bad(&ck, K_REPO_URL, "repo.url is required: the git remote syncd follows");
 	derive(&ck, K_STORE, c->state_dir, "sqlite:%s/syncd.db");
 	derive(&ck, K_REPO_DIR, c->state_dir, "%s/repo");
-	derive(&ck, K_TOKENS, c->pki, "%s/api-tokens");
+	if (c->pki && !o8_pki_path(tokens, sizeof(tokens), c->pki, O8_PKI_API_TOKENS, NULL))
+		derive(&ck, K_TOKENS, tokens, "%s");
 	if (!ck.oom) {
 		if (c->pki)
 			check_pki(&ck);

@@ -13,10 +13,6 @@
 #include "util/err.h"
 #include "proto/wire.h"
 
-/* Files in an AGW's state directory (besides lib/agstate's generations). */
-#define AGENT_KEY "agw.key"
-#define AGENT_CERT "agw.crt"
-
 /*
  * Enrols with the one-time token at syncd's bootstrap port (url:
  * "https://HOST:PORT"), trusting only ca: makes dir/agw.key if missing,

@@ -36,6 +36,7 @@
 
 #include "mconfig.h"
 #include "orc8r.pb-c.h"
+#include "util/fileio.h"
 
 #define DIGEST_LEN 32
 #define FORMAT 1
@@ -438,44 +439,20 @@ static enum o8_rc corrupt(struct o8_err *err, const struct o8_agstate *s,
 			  *file ? "/" : "", file, why);
 }
 
-/* Reads a whole regular file of at most max bytes (malloc'd, plus a NUL). */
+/* Reads a whole regular file of at most max bytes (malloc'd, plus a NUL);
+ * -1 with errno (EFBIG: not a regular file, or too large). */
 static int slurp(int dfd, const char *name, uint64_t max, uint8_t **out,
 		 size_t *len)
 {
-	struct stat st;
-	uint8_t *p;
-	size_t got = 0;
-	int fd;
+	struct o8_fileio_read_opts o = O8_FILEIO_READ_OPTS_INIT;
+	struct o8_fileio_info in;
+	enum o8_rc rc;
 
-	*out = NULL;
-	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > max || (uint64_t)st.st_size >= SIZE_MAX) {
-		errno = EFBIG;
-		close(fd);
-		return -1;
-	}
-	if (!(p = malloc((size_t)st.st_size + 1))) {
-		close(fd);
-		errno = ENOMEM;
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	p[got] = '\0';
-	*out = p;
-	*len = got;
-	return 0;
+	o.max = max >= SIZE_MAX ? SIZE_MAX - 1 : (size_t)max;
+	rc = o8_fileio_read_at(dfd, name, O_NOFOLLOW, (char **)out, len, &in, &o, NULL);
+	if (rc)
+		errno = rc == O8_EINVALID || rc == O8_ELIMIT ? EFBIG : in.errnum;
+	return rc ? -1 : 0;
 }
 
 /* Size and SHA-256 of a file, streamed (subscribers.json can be big). */
@@ -766,17 +743,8 @@ struct wfile {
 
 static int wf_flush(struct wfile *w)
 {
-	size_t off = 0;
-
-	while (off < w->n) {
-		ssize_t r = write(w->fd, w->buf + off, w->n - off);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		off += (size_t)r;
-	}
+	if (o8_fileio_write_all(w->fd, w->buf, w->n))
+		return -1;
 	w->n = 0;
 	return 0;
 }

@@ -541,8 +541,8 @@ static enum o8_rc load_creds(struct agent *a, struct o8_err *err)
 	char cert[PATH_MAX + 16], key[PATH_MAX + 16];
 	gnutls_certificate_credentials_t creds;
 
-	snprintf(cert, sizeof(cert), "%s/" AGENT_CERT, a->dir);
-	snprintf(key, sizeof(key), "%s/" AGENT_KEY, a->dir);
+	o8_pki_path(cert, sizeof(cert), a->dir, O8_PKI_AGENT_CRT, NULL);
+	o8_pki_path(key, sizeof(key), a->dir, O8_PKI_AGENT_KEY, NULL);
 	if (o8_conn_client_creds(&creds, a->d->ca, cert, key, err))
 		return err->rc;
 	/* a live connection keeps using the old credentials until it ends */
@@ -652,7 +652,7 @@ static enum o8_rc agent_prepare(struct agwd *d, struct agent *a, unsigned idx,
 		return o8_err_set(err, O8_ERR, a->dir, 0, 0, "%s: %s", a->dir,
 				  strerror(errno));
 	snprintf(a->id, sizeof(a->id), "#%u", idx);
-	snprintf(path, sizeof(path), "%s/" AGENT_CERT, a->dir);
+	o8_pki_path(path, sizeof(path), a->dir, O8_PKI_AGENT_CRT, NULL);
 	if (stat(path, &st) != 0) {
 		char *tok = NULL;
 

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "proto/pki.h"
+#include "util/fileio.h"
 
 #define REPLY_MAX (256u * 1024u)
 
@@ -79,8 +80,8 @@ static enum o8_rc post_for_cert(const char *url, const char *path,
 	if (!h)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot start libcurl");
 	snprintf(full, sizeof(full), "%s%s", url, path);
-	snprintf(keyp, sizeof(keyp), "%s/" AGENT_KEY, dir);
-	snprintf(certp, sizeof(certp), "%s/" AGENT_CERT, dir);
+	o8_pki_path(keyp, sizeof(keyp), dir, O8_PKI_AGENT_KEY, NULL);
+	o8_pki_path(certp, sizeof(certp), dir, O8_PKI_AGENT_CRT, NULL);
 	hdr = curl_slist_append(hdr, "Content-Type: application/json");
 	curl_easy_setopt(h, CURLOPT_URL, full);
 	curl_easy_setopt(h, CURLOPT_CAINFO, ca);
@@ -119,7 +120,7 @@ static enum o8_rc post_for_cert(const char *url, const char *path,
 		goto out;
 	}
 	if (o8_pki_cert_identity(pem, strlen(pem), NULL, NULL, NULL, NULL, err) == O8_OK)
-		o8_pki_store_file(certp, pem, strlen(pem), err);
+		o8_fileio_write_atomic(certp, pem, strlen(pem), 0600, true, err);
 out:
 	json_decref(j);
 	free(r.buf);
@@ -134,7 +135,7 @@ static enum o8_rc csr_body(char **out, const char *dir, const char *token,
 	json_t *j;
 
 	*out = NULL;
-	snprintf(keyp, sizeof(keyp), "%s/" AGENT_KEY, dir);
+	o8_pki_path(keyp, sizeof(keyp), dir, O8_PKI_AGENT_KEY, NULL);
 	if (o8_pki_make_csr(keyp, NULL, &csr, err))
 		return err->rc;
 	j = json_pack("{s:s}", "csr", csr);
@@ -185,7 +186,7 @@ enum o8_rc agent_identity(const char *dir, char **network, char **gateway,
 	FILE *f;
 	size_t n;
 
-	snprintf(path, sizeof(path), "%s/" AGENT_CERT, dir);
+	o8_pki_path(path, sizeof(path), dir, O8_PKI_AGENT_CRT, NULL);
 	f = fopen(path, "re");
 	if (!f)
 		return o8_err_set(err, O8_ENOTFOUND, path, 0, 0,

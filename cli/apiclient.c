@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "util/arena.h"
+#include "util/fileio.h"
 #include "repo/git.h"
 #include "repo/yaml.h"
 
@@ -167,35 +169,25 @@ static enum o8_rc config_pair(struct resolved *r, const char *root,
 	return O8_OK;
 }
 
-/* Reads at most cap bytes of path; ENOENT is O8_ENOTFOUND. */
+/* Reads at most cap bytes of path (a pipe too); ENOENT is O8_ENOTFOUND. */
 static enum o8_rc slurp(const char *path, size_t cap, char **out, size_t *len,
 			struct o8_err *err)
 {
-	FILE *f = fopen(path, "re");
-	char *buf;
-	size_t n;
-	int e;
+	struct o8_fileio_read_opts o = O8_FILEIO_READ_OPTS_INIT;
+	struct o8_fileio_info in;
+	enum o8_rc rc;
 
-	*out = NULL;
-	if (!f)
-		return o8_err_set(err, errno == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
-				  "cannot read '%s': %s", path, strerror(errno));
-	if (!(buf = malloc(cap + 1))) {
-		fclose(f);
+	o.max = cap;
+	o.streams = true;
+	rc = o8_fileio_read_at(AT_FDCWD, path, 0, out, len, &in, &o, NULL);
+	if (rc == O8_ELIMIT)
+		return o8_err_set(err, rc, NULL, 0, 0,
+				  "cannot read '%s': the file is too large", path);
+	if (rc && in.errnum == ENOMEM)
 		return oom(err);
-	}
-	n = fread(buf, 1, cap + 1, f);
-	e = ferror(f) ? errno : 0;
-	fclose(f);
-	if (e || n > cap) {
-		free(buf);
-		return o8_err_set(err, e ? O8_ERR : O8_ELIMIT, NULL, 0, 0,
-				  "cannot read '%s': %s", path,
-				  e ? strerror(e) : "the file is too large");
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
+	if (rc)
+		return o8_err_set(err, rc, NULL, 0, 0, "cannot read '%s': %s", path,
+				  strerror(in.errnum));
 	return O8_OK;
 }
 

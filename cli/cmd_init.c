@@ -9,6 +9,7 @@
 #include "cmds.h"
 #include "init_templates.h"
 #include "repo/schema.h"
+#include "util/fileio.h"
 
 #include <argp.h>
 #include <dirent.h>
@@ -272,21 +273,6 @@ static int mkparents_at(int dirfd, const char *rel, char *fail, size_t failsz)
 	return 0;
 }
 
-static int write_all(int fd, const char *s, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int dir_is_empty(int dirfd)
 {
 	int fd = dup(dirfd);
@@ -433,7 +419,7 @@ int cmd_init(int argc, char **argv, struct o8_cli *cli)
 			o8_cli_errorf("cannot create '%s': %s", shown, strerror(errno));
 			goto partial;
 		}
-		if (write_all(fd, texts[k], strlen(texts[k])) < 0) {
+		if (o8_fileio_write_all(fd, texts[k], strlen(texts[k])) < 0) {
 			o8_cli_errorf("cannot write '%s': %s", shown, strerror(errno));
 			close(fd);
 			goto partial;

@@ -24,6 +24,7 @@
 
 #include "proto/apitoken.h"
 #include "proto/pki.h"
+#include "util/fileio.h"
 #include "repo/schema.h"
 
 /* Also declared in cmds.h; repeated here so this file builds on its own. */
@@ -415,12 +416,12 @@ static int pki_revoke(int argc, char **argv, struct o8_cli *cli)
 		return O8_EXIT_FAIL;
 	}
 	if (a.operator_name)
-		printf("revoked operator %s: %zu certificate%s added to %s/crl.pem\n",
-		       a.operator_name, n, n == 1 ? "" : "s", dir);
+		printf("revoked operator %s: %zu certificate%s added to %s/%s\n",
+		       a.operator_name, n, n == 1 ? "" : "s", dir, o8_pki_file_name(O8_PKI_CRL));
 	else
-		printf("revoked %s/%s: %zu certificate%s added to %s/crl.pem, %zu unused "
+		printf("revoked %s/%s: %zu certificate%s added to %s/%s, %zu unused "
 		       "token%s deleted\n", a.network, a.gateway, n, n == 1 ? "" : "s", dir,
-		       ntok, ntok == 1 ? "" : "s");
+		       o8_pki_file_name(O8_PKI_CRL), ntok, ntok == 1 ? "" : "s");
 	free(dir);
 	return O8_EXIT_OK;
 }
@@ -557,8 +558,6 @@ static int pki_list(int argc, char **argv, struct o8_cli *cli)
 
 /* --- pki api-token ------------------------------------------------------- */
 
-#define API_TOKENS_FILE "api-tokens"    /* syncd's default api_tokens_file */
-
 /* What api-token and api-cert have in common: the name, its role, the PKI. */
 struct apitoken_args {
 	const char *dir;
@@ -630,7 +629,8 @@ static int pki_api_token(int argc, char **argv, struct o8_cli *cli)
 	int ret = O8_EXIT_OK;
 
 	argp_parse(&argp, argc, argv, 0, NULL, &a);
-	if (!(dir = pki_dir(cli, a.dir)) || asprintf(&path, "%s/" API_TOKENS_FILE, dir) < 0) {
+	if (!(dir = pki_dir(cli, a.dir)) ||
+	    asprintf(&path, "%s/%s", dir, o8_pki_file_name(O8_PKI_API_TOKENS)) < 0) {
 		o8_cli_errorf("out of memory");
 		free(dir);
 		return O8_EXIT_FAIL;
@@ -662,8 +662,6 @@ out:
 
 /* --- pki api-cert -------------------------------------------------------- */
 
-#define OPERATORS_DIR "operators"       /* default --out, inside the PKI directory */
-
 struct apicert_args {
 	struct apitoken_args common;    /* first, for apitoken_parse; role NONE:
 					   the name's current role, else read */
@@ -677,7 +675,7 @@ static const struct argp_option apicert_options[] = {
 	  "read (default for a new name): GET the API; write: also POST, e.g. /v1/refresh", 0 },
 	{ "days", 'D', "N", 0, "validity of the certificate (default 90)", 0 },
 	{ "out", 'o', "DIR", 0,
-	  "where NAME.key and NAME.crt go (default: DIR/" OPERATORS_DIR " of the PKI)", 0 },
+	  "where NAME.key and NAME.crt go (default: DIR/operators of the PKI)", 0 },
 	{ 0 }
 };
 
@@ -743,7 +741,7 @@ static enum o8_rc apicert_issue(const struct apicert_args *a, const char *dir,
 	if (!(rc = o8_pki_make_csr(key, a->common.name, &csr, err)) &&
 	    !(rc = o8_pki_issue_operator(dir, a->common.name, csr, strlen(csr), 0,
 					 a->days * 86400u, &pem, err)))
-		rc = o8_pki_store_file(crt, pem, strlen(pem), err);
+		rc = o8_fileio_write_atomic(crt, pem, strlen(pem), 0600, true, err);
 	free(csr);
 	free(pem);
 	return rc;
@@ -790,9 +788,11 @@ static int pki_api_cert(int argc, char **argv, struct o8_cli *cli)
 		a.days = O8_PKI_OPERATOR_TTL / 86400u;
 	if ((dir = pki_dir(cli, a.common.dir)) && a.out)
 		out = pki_dir(cli, a.out);      /* relative to -C, as --dir is */
-	else if (dir && asprintf(&out, "%s/" OPERATORS_DIR, dir) < 0)
+	else if (dir &&
+		 asprintf(&out, "%s/%s", dir, o8_pki_file_name(O8_PKI_OPERATORS)) < 0)
 		out = NULL;
-	if (!dir || !out || asprintf(&tokens, "%s/" API_TOKENS_FILE, dir) < 0 ||
+	if (!dir || !out ||
+	    asprintf(&tokens, "%s/%s", dir, o8_pki_file_name(O8_PKI_API_TOKENS)) < 0 ||
 	    asprintf(&key, "%s/%s.key", out, a.common.name) < 0 ||
 	    asprintf(&crt, "%s/%s.crt", out, a.common.name) < 0) {
 		o8_cli_errorf("out of memory");

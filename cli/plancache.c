@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/fileio.h"
 
 struct entry {
 	const char *file;
@@ -279,29 +280,14 @@ static int mkdirs(const char *gitdir)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 enum o8_rc o8_plancache_store(const struct o8_gwdir *d, const char *gitdir,
 			      const char *id, const char *version,
 			      struct o8_err *err)
 {
 	json_t *root = json_object(), *gws = json_array();
-	char path[4096], tmp[4096], *text;
+	char path[4096], *text;
 	size_t i, k;
-	int fd, r;
+	int r;
 
 	for (i = 0; i < d->n; i++) {
 		const struct o8_record *g = &d->v[i].rec;
@@ -329,8 +315,7 @@ enum o8_rc o8_plancache_store(const struct o8_gwdir *d, const char *gitdir,
 					    json_integer((json_int_t)d->sizes[i].records));
 		json_object_set_new(root, "networks", nets);
 	}
-	if (mkdirs(gitdir) || entry_path(path, sizeof(path), gitdir, id, "") ||
-	    entry_path(tmp, sizeof(tmp), gitdir, id, ".tmp")) {
+	if (mkdirs(gitdir) || entry_path(path, sizeof(path), gitdir, id, "")) {
 		json_decref(root);
 		return o8_err_set(err, O8_ERR, gitdir, 0, 0, "cannot create the plan cache: %s",
 				  strerror(errno));
@@ -338,16 +323,13 @@ enum o8_rc o8_plancache_store(const struct o8_gwdir *d, const char *gitdir,
 	/* one write, not one per JSON token */
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	r = !text || fd < 0 || write_all(fd, text, strlen(text)) || fsync(fd);
-	if (fd >= 0 && close(fd))
-		r = 1;
+	if (!text)
+		errno = ENOMEM;
+	r = !text || o8_fileio_write_atomic(path, text, strlen(text), 0644, true, NULL);
 	free(text);
-	if (r || rename(tmp, path)) {
-		unlink(tmp);
+	if (r)
 		return o8_err_set(err, O8_ERR, path, 0, 0, "cannot write the plan cache: %s",
 				  strerror(errno));
-	}
 	return O8_OK;
 }
 

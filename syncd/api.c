@@ -378,9 +378,9 @@ enum o8_rc syncd_api_start(struct syncd *s, struct o8_err *err)
 	if (s->opts.api_tokens_file &&
 	    o8_apitoken_load(&s->tokens, s->opts.api_tokens_file, err))
 		return err->rc;
-	snprintf(crt, sizeof(crt), "%s/server.crt", s->opts.pki);
-	snprintf(key, sizeof(key), "%s/server.key", s->opts.pki);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", s->opts.pki);
+	o8_pki_path(crt, sizeof(crt), s->opts.pki, O8_PKI_SERVER_CRT, NULL);
+	o8_pki_path(key, sizeof(key), s->opts.pki, O8_PKI_SERVER_KEY, NULL);
+	o8_pki_path(ca, sizeof(ca), s->opts.pki, O8_PKI_CA_CRT, NULL);
 	o.listen = s->opts.api;
 	if (s->opts.api_tls) {
 		o.tls_cert = crt;

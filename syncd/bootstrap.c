@@ -328,10 +328,10 @@ enum o8_rc syncd_bootstrap_start(struct syncd_bootstrap **out, uv_loop_t *loop,
 	}
 	b->o = *o;
 	b->o.listen = b->o.pki = NULL;
-	snprintf(ca, sizeof(ca), "%s/ca.crt", o->pki);
-	snprintf(crl, sizeof(crl), "%s/crl.pem", o->pki);
-	snprintf(crt, sizeof(crt), "%s/server.crt", o->pki);
-	snprintf(key, sizeof(key), "%s/server.key", o->pki);
+	o8_pki_path(ca, sizeof(ca), o->pki, O8_PKI_CA_CRT, NULL);
+	o8_pki_path(crl, sizeof(crl), o->pki, O8_PKI_CRL, NULL);
+	o8_pki_path(crt, sizeof(crt), o->pki, O8_PKI_SERVER_CRT, NULL);
+	o8_pki_path(key, sizeof(key), o->pki, O8_PKI_SERVER_KEY, NULL);
 	ho.listen = o->listen;
 	ho.tls_cert = crt;
 	ho.tls_key = key;

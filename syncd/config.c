@@ -20,10 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-
 #include "proto/apitoken.h"
+#include "proto/pki.h"
 #include "util/arena.h"
+#include "util/fileio.h"
 #include "httpd.h"
 #include "util/suggest.h"
 #include "repo/yaml.h"
@@ -398,24 +398,16 @@ static void load_map(struct load *l, const struct o8_node *map, const char *pref
 
 static enum o8_rc read_file(const char *path, char **out, size_t *len, struct o8_err *err)
 {
-	gnutls_datum_t d = { NULL, 0 };
-	struct stat st;
-	struct why w;
+	struct o8_fileio_read_opts o = O8_FILEIO_READ_OPTS_INIT;
+	struct o8_err e = O8_ERR_INIT;
+	enum o8_rc rc;
 
-	*out = NULL;
-	if (stat(path, &st) < 0)
-		return o8_err_set(err, errno == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
-				  "cannot read '%s': %s", path, why(errno, &w));
-	if (!S_ISREG(st.st_mode) || st.st_size > FILE_MAX)
+	o.max = FILE_MAX;
+	rc = o8_fileio_read(out, len, NULL, path, &o, &e);
+	if (rc == O8_EINVALID || rc == O8_ELIMIT)
 		return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
 				  "cannot read '%s': not a regular file of at most 1 MiB", path);
-	errno = 0;
-	if (gnutls_load_file(path, &d) < 0)
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot read '%s': %s", path,
-				  errno ? why(errno, &w) : "read error");
-	*out = (char *)d.data;
-	*len = d.size;
-	return O8_OK;
+	return rc ? o8_err_set(err, rc, NULL, 0, 0, "%s", e.msg) : O8_OK;
 }
 
 static void reapply_overrides(struct syncd_config *c)
@@ -465,7 +457,7 @@ enum o8_rc syncd_config_load(struct syncd_config *c, const char *path,
 		rc = O8_EINVALID;
 out:
 	o8_arena_free(&a);
-	gnutls_free(buf);
+	free(buf);
 	return rc;
 }
 
@@ -530,18 +522,20 @@ static bool readable(const char *path, struct stat *st)
 /* No insecure fallback: each file syncd's TLS needs must be there. */
 static void check_pki(struct check *ck)
 {
-	static const char *const files[] = { "ca.crt", "server.crt", "server.key", "crl.pem" };
+	static const enum o8_pki_file files[] = {
+		O8_PKI_CA_CRT, O8_PKI_SERVER_CRT, O8_PKI_SERVER_KEY, O8_PKI_CRL,
+	};
 	char path[4200];
 	struct stat st;
 	struct why w;
 	size_t i;
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", ck->c->pki, files[i]);
+		o8_pki_path(path, sizeof(path), ck->c->pki, files[i], NULL);
 		if (!readable(path, &st))
 			bad(ck, K_PKI, "cannot read '%s': %s%s", path, why(errno, &w),
 			    errno == ENOENT ? " (make the PKI with 'orc8r pki init')" : "");
-		else if (!strcmp(files[i], "server.key") && (st.st_mode & 077))
+		else if (files[i] == O8_PKI_SERVER_KEY && (st.st_mode & 077))
 			bad(ck, K_PKI, "'%s' is readable by group or others: chmod 600 it", path);
 	}
 }
@@ -650,6 +644,7 @@ enum o8_rc syncd_config_check(struct syncd_config *c, struct o8_diags *diags,
 			      struct o8_err *err)
 {
 	struct check ck = { c, diags, false };
+	char tokens[4200];
 	size_t before = diags->n, i;
 
 	for (i = 0; i < NKEYS; i++)
@@ -662,7 +657,8 @@ enum o8_rc syncd_config_check(struct syncd_config *c, struct o8_diags *diags,
 		bad(&ck, K_REPO_URL, "repo.url is required: the git remote syncd follows");
 	derive(&ck, K_STORE, c->state_dir, "sqlite:%s/syncd.db");
 	derive(&ck, K_REPO_DIR, c->state_dir, "%s/repo");
-	derive(&ck, K_TOKENS, c->pki, "%s/api-tokens");
+	if (c->pki && !o8_pki_path(tokens, sizeof(tokens), c->pki, O8_PKI_API_TOKENS, NULL))
+		derive(&ck, K_TOKENS, tokens, "%s");
 	if (!ck.oom) {
 		if (c->pki)
 			check_pki(&ck);

@@ -849,10 +849,10 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 {
 	char ca[4096], crt[4096], key[4096], crl[4096];
 
-	snprintf(ca, sizeof(ca), "%s/ca.crt", s->opts.pki);
-	snprintf(crt, sizeof(crt), "%s/server.crt", s->opts.pki);
-	snprintf(key, sizeof(key), "%s/server.key", s->opts.pki);
-	snprintf(crl, sizeof(crl), "%s/crl.pem", s->opts.pki);
+	o8_pki_path(ca, sizeof(ca), s->opts.pki, O8_PKI_CA_CRT, NULL);
+	o8_pki_path(crt, sizeof(crt), s->opts.pki, O8_PKI_SERVER_CRT, NULL);
+	o8_pki_path(key, sizeof(key), s->opts.pki, O8_PKI_SERVER_KEY, NULL);
+	o8_pki_path(crl, sizeof(crl), s->opts.pki, O8_PKI_CRL, NULL);
 	o8_conn_ctx_init(&s->cctx, s->loop);
 	s->cctx.max_frame = s->opts.max_frame;
 	/* the handles exist from here on, so syncd_stop can always close them */

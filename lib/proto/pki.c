@@ -50,16 +50,22 @@ _Static_assert(O8_PKI_OPERATOR_MAX == O8_APITOKEN_NAME_MAX + 1,
 #define DAY 86400
 
 /* The directory's files, so that a name is spelt once. */
-#define F_CA_KEY "ca.key"
-#define F_CA_CRT "ca.crt"
-#define F_SRV_KEY "server.key"
-#define F_SRV_CRT "server.crt"
-#define F_TOKENS "tokens"
-#define F_SERIAL "serial"
-#define F_ISSUED "issued"
-#define F_REVOKED "revoked"
-#define F_CRL "crl.pem"
-#define F_GITIGNORE ".gitignore"
+static const char *const pki_files[O8_PKI_FILE__COUNT] = {
+	[O8_PKI_CA_KEY] = "ca.key",
+	[O8_PKI_CA_CRT] = "ca.crt",
+	[O8_PKI_SERVER_KEY] = "server.key",
+	[O8_PKI_SERVER_CRT] = "server.crt",
+	[O8_PKI_TOKENS] = "tokens",
+	[O8_PKI_SERIAL] = "serial",
+	[O8_PKI_ISSUED] = "issued",
+	[O8_PKI_REVOKED] = "revoked",
+	[O8_PKI_CRL] = "crl.pem",
+	[O8_PKI_GITIGNORE] = ".gitignore",
+	[O8_PKI_API_TOKENS] = "api-tokens",
+	[O8_PKI_OPERATORS] = "operators",
+	[O8_PKI_AGENT_KEY] = "agw.key",
+	[O8_PKI_AGENT_CRT] = "agw.crt",
+};
 
 #define INIT_HINT "; run 'orc8r pki init' first"
 #define OPERATOR_PREFIX "operator:"     /* an operator's identity in `issued` */
@@ -95,6 +101,22 @@ static void utc(char out[32], time_t t)
 }
 
 /* --- paths and files ----------------------------------------------------- */
+
+const char *o8_pki_file_name(enum o8_pki_file f)
+{
+	return (unsigned)f < O8_PKI_FILE__COUNT ? pki_files[f] : "";
+}
+
+enum o8_rc o8_pki_path(char *out, size_t n, const char *dir, enum o8_pki_file f,
+		       struct o8_err *err)
+{
+	int r = snprintf(out, n, "%s/%s", dir, o8_pki_file_name(f));
+
+	if (r < 0 || (size_t)r >= n)
+		return o8_err_set(err, O8_ELIMIT, NULL, 0, 0, "path too long: '%s/%s'",
+				  dir, o8_pki_file_name(f));
+	return O8_OK;
+}
 
 static char *join(const char *dir, const char *name)
 {
@@ -135,18 +157,6 @@ static enum o8_rc read_file(const char *path, size_t max, char **out, size_t *le
 	return o8_fileio_read(out, len, mode, path, &o, err);
 }
 
-static enum o8_rc write_atomic(const char *path, const void *data, size_t len,
-			       mode_t mode, bool replace, struct o8_err *err)
-{
-	return o8_fileio_write_atomic(path, data, len, mode, replace, err);
-}
-
-enum o8_rc o8_pki_store_file(const char *path, const void *data, size_t len,
-			     struct o8_err *err)
-{
-	return write_atomic(path, data, len, 0600, true, err);
-}
-
 static enum o8_rc write_in(const char *dir, const char *name, const void *data,
 			   size_t len, mode_t mode, bool replace, struct o8_err *err)
 {
@@ -155,7 +165,7 @@ static enum o8_rc write_in(const char *dir, const char *name, const void *data,
 
 	if (!p)
 		return oom(err);
-	rc = write_atomic(p, data, len, mode, replace, err);
+	rc = o8_fileio_write_atomic(p, data, len, mode, replace, err);
 	free(p);
 	return rc;
 }
@@ -267,7 +277,7 @@ static enum o8_rc write_key(const char *path, gnutls_x509_privkey_t key, struct 
 					      GNUTLS_PKCS_PLAIN, &pem);
 	if (r < 0)
 		return tls_err(err, "cannot encode a private key", r);
-	rc = write_atomic(path, pem.data, pem.size, 0600, false, err);
+	rc = o8_fileio_write_atomic(path, pem.data, pem.size, 0600, false, err);
 	datum_free_secret(&pem);
 	return rc;
 }
@@ -444,7 +454,7 @@ static void ca_done(struct ca *ca)
 
 static enum o8_rc ca_load(struct ca *ca, const char *dir, struct o8_err *err)
 {
-	char *kp = join(dir, F_CA_KEY), *cp = join(dir, F_CA_CRT);
+	char *kp = join(dir, pki_files[O8_PKI_CA_KEY]), *cp = join(dir, pki_files[O8_PKI_CA_CRT]);
 	enum o8_rc rc;
 
 	memset(ca, 0, sizeof(*ca));
@@ -494,7 +504,7 @@ static enum o8_rc hex_of(const void *data, size_t len, char *out, size_t cap,
 /* Reads and advances the `serial` counter; the caller holds the lock. */
 static enum o8_rc next_counter(const char *dir, uint64_t *out, struct o8_err *err)
 {
-	char *p = join(dir, F_SERIAL), *buf = NULL, *end, line[32];
+	char *p = join(dir, pki_files[O8_PKI_SERIAL]), *buf = NULL, *end, line[32];
 	unsigned long long v;
 	enum o8_rc rc;
 	size_t len;
@@ -511,7 +521,7 @@ static enum o8_rc next_counter(const char *dir, uint64_t *out, struct o8_err *er
 		goto out;
 	}
 	snprintf(line, sizeof(line), "%llu\n", v + 1);
-	if (!(rc = write_atomic(p, line, strlen(line), 0600, true, err)))
+	if (!(rc = o8_fileio_write_atomic(p, line, strlen(line), 0600, true, err)))
 		*out = v;
 out:
 	free(buf);
@@ -707,7 +717,7 @@ static bool serial_hex_ok(const char *s)
 /* `revoked`: one "SERIAL REVOKED_AT NOT_AFTER" line per revoked certificate. */
 static enum o8_rc revoked_read(struct revoked_list *l, const char *dir, struct o8_err *err)
 {
-	char *p = join(dir, F_REVOKED), *line = NULL;
+	char *p = join(dir, pki_files[O8_PKI_REVOKED]), *line = NULL;
 	enum o8_rc rc = O8_OK;
 	size_t cap = 0;
 	unsigned lineno = 0;
@@ -762,7 +772,7 @@ static enum o8_rc revoked_write(const struct revoked_list *l, const char *dir,
 		free(buf);
 		return oom(err);
 	}
-	rc = write_in(dir, F_REVOKED, buf, len, 0600, true, err);
+	rc = write_in(dir, pki_files[O8_PKI_REVOKED], buf, len, 0600, true, err);
 	free(buf);
 	return rc;
 }
@@ -803,7 +813,7 @@ static uint64_t crl_next_number(const char *path)
 static enum o8_rc write_crl(const char *dir, const struct ca *ca,
 			    const struct revoked_list *l, time_t now, struct o8_err *err)
 {
-	char *p = join(dir, F_CRL);
+	char *p = join(dir, pki_files[O8_PKI_CRL]);
 	gnutls_x509_crl_t crl = NULL;
 	gnutls_datum_t pem = { NULL, 0 };
 	unsigned char kid[64], nr[9], serial[SERIAL_HEX_MAX / 2];
@@ -843,7 +853,7 @@ static enum o8_rc write_crl(const char *dir, const struct ca *ca,
 					      GNUTLS_DIG_SHA256, 0)) < 0 ||
 	    (r = gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_PEM, &pem)) < 0)
 		goto fail;
-	rc = write_atomic(p, pem.data, pem.size, 0644, true, err);
+	rc = o8_fileio_write_atomic(p, pem.data, pem.size, 0644, true, err);
 	goto out;
 fail:
 	rc = o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot make '%s': %s", p, gnutls_strerror(r));
@@ -924,7 +934,7 @@ static enum o8_rc make_parents(const char *dir, struct o8_err *err)
 /* dir must be missing, or an empty directory that rename(2) can replace. */
 static enum o8_rc init_check_dir(const char *dir, bool *exists, struct o8_err *err)
 {
-	char *ca = join(dir, F_CA_KEY);
+	char *ca = join(dir, pki_files[O8_PKI_CA_KEY]);
 	struct dirent *de;
 	struct stat st;
 	enum o8_rc rc = O8_OK;
@@ -1014,17 +1024,18 @@ static enum o8_rc init_write(const char *tmp, const struct o8_pki_opts *o,
 
 	/* If anything below fails, the caller removes the whole temp dir. */
 	ca.signer = casigner;
-	if ((rc = write_key_in(tmp, F_CA_KEY, cakey, err)) ||
-	    (rc = write_key_in(tmp, F_SRV_KEY, srvkey, err)) ||
-	    (rc = write_crt(tmp, F_CA_CRT, ca.crt, false, err)) ||
-	    (rc = write_crt(tmp, F_SRV_CRT, srvcrt, false, err)) ||
-	    (rc = write_in(tmp, F_SERIAL, "3\n", 2, 0600, false, err)) ||
-	    (rc = write_in(tmp, F_ISSUED, "", 0, 0600, false, err)) ||
-	    (rc = write_in(tmp, F_REVOKED, "", 0, 0600, false, err)) ||
-	    (rc = write_in(tmp, F_GITIGNORE, gitignore, strlen(gitignore), 0644, false, err)) ||
+	if ((rc = write_key_in(tmp, pki_files[O8_PKI_CA_KEY], cakey, err)) ||
+	    (rc = write_key_in(tmp, pki_files[O8_PKI_SERVER_KEY], srvkey, err)) ||
+	    (rc = write_crt(tmp, pki_files[O8_PKI_CA_CRT], ca.crt, false, err)) ||
+	    (rc = write_crt(tmp, pki_files[O8_PKI_SERVER_CRT], srvcrt, false, err)) ||
+	    (rc = write_in(tmp, pki_files[O8_PKI_SERIAL], "3\n", 2, 0600, false, err)) ||
+	    (rc = write_in(tmp, pki_files[O8_PKI_ISSUED], "", 0, 0600, false, err)) ||
+	    (rc = write_in(tmp, pki_files[O8_PKI_REVOKED], "", 0, 0600, false, err)) ||
+	    (rc = write_in(tmp, pki_files[O8_PKI_GITIGNORE], gitignore, strlen(gitignore),
+			   0644, false, err)) ||
 	    (rc = write_crl(tmp, &ca, &none, now, err)))
 		goto out;
-	if (!(p = join(tmp, F_TOKENS)))
+	if (!(p = join(tmp, pki_files[O8_PKI_TOKENS])))
 		rc = oom(err);
 	else if (mkdir(p, 0700) < 0)
 		rc = sys_err(err, "create directory", p, errno, NULL);
@@ -1124,12 +1135,12 @@ static char *token_path(const char *dir, const char *id)
 {
 	char *p;
 
-	return asprintf(&p, "%s/" F_TOKENS "/%s.json", dir, id) < 0 ? NULL : p;
+	return asprintf(&p, "%s/%s/%s.json", dir, pki_files[O8_PKI_TOKENS], id) < 0 ? NULL : p;
 }
 
 static bool ca_present(const char *dir, struct o8_err *err)
 {
-	char *p = join(dir, F_CA_CRT);
+	char *p = join(dir, pki_files[O8_PKI_CA_CRT]);
 	bool ok;
 
 	if (!p) {
@@ -1188,9 +1199,9 @@ enum o8_rc o8_pki_enroll_token(char **out_token, time_t *out_expires, const char
 		rc = oom(err);
 		goto out;
 	}
-	if ((rc = write_atomic(p, json, strlen(json), 0600, false, err))) {
+	if ((rc = o8_fileio_write_atomic(p, json, strlen(json), 0600, false, err))) {
 		if (rc == O8_ENOTFOUND)
-			o8_err_prefix(err, "no '" F_TOKENS "' directory in '%s'", dir);
+			o8_err_prefix(err, "no '%s' directory in '%s'", pki_files[O8_PKI_TOKENS], dir);
 		goto out;
 	}
 	*out_token = token;
@@ -1489,8 +1500,8 @@ enum o8_rc o8_pki_redeem(const char *dir, const char *token, const void *csr, si
 		rc = oom(err);
 		goto out;
 	}
-	if ((rc = write_atomic(path, json, strlen(json), 0600, true, err)) ||
-	    (rc = append_line(dir, F_ISSUED, line, err)))
+	if ((rc = o8_fileio_write_atomic(path, json, strlen(json), 0600, true, err)) ||
+	    (rc = append_line(dir, pki_files[O8_PKI_ISSUED], line, err)))
 		goto out;
 	*out_cert_pem = pem;
 	pem = NULL;
@@ -1529,7 +1540,7 @@ static enum o8_rc issue_to(const char *dir, const struct holder *h, const void *
 		goto out;
 	}
 	if ((rc = issue_locked(dir, h, pub, now, ttl, &pem, &line, serial, err)) ||
-	    (rc = append_line(dir, F_ISSUED, line, err)))
+	    (rc = append_line(dir, pki_files[O8_PKI_ISSUED], line, err)))
 		goto out;
 	*out_cert_pem = pem;
 	pem = NULL;
@@ -1614,7 +1625,7 @@ static enum o8_rc issued_each(const char *dir,
 					       struct o8_err *err),
 			      void *payload, struct o8_err *err)
 {
-	char *p = join(dir, F_ISSUED), *line = NULL;
+	char *p = join(dir, pki_files[O8_PKI_ISSUED]), *line = NULL;
 	enum o8_rc rc = O8_OK;
 	unsigned lineno = 0;
 	size_t cap = 0;
@@ -1736,7 +1747,7 @@ static enum o8_rc revoke_row(const struct o8_pki_issued *row, void *payload,
 static enum o8_rc drop_tokens(const char *dir, const char *network, const char *gateway,
 			      size_t *n, struct o8_err *err)
 {
-	char *td = join(dir, F_TOKENS);
+	char *td = join(dir, pki_files[O8_PKI_TOKENS]);
 	struct dirent *de;
 	enum o8_rc rc = O8_OK;
 	DIR *d;

@@ -48,6 +48,39 @@
 #define O8_PKI_CERT_TTL (7u * 24u * 3600u)      /* gateway client certificate */
 #define O8_PKI_SKEW 300                         /* not_before = now - 5 min */
 #define O8_PKI_NAME_MAX 64                      /* a DNS label + NUL */
+
+/*
+ * The files above, plus those next to them that other programs look for
+ * (operators' certificates, syncd's API tokens) and an agent's own key and
+ * certificate: every program names them through here, never by a literal.
+ */
+enum o8_pki_file {
+	O8_PKI_CA_KEY,          /* ca.key */
+	O8_PKI_CA_CRT,          /* ca.crt */
+	O8_PKI_SERVER_KEY,      /* server.key */
+	O8_PKI_SERVER_CRT,      /* server.crt */
+	O8_PKI_TOKENS,          /* tokens (a directory) */
+	O8_PKI_SERIAL,          /* serial */
+	O8_PKI_ISSUED,          /* issued */
+	O8_PKI_REVOKED,         /* revoked */
+	O8_PKI_CRL,             /* crl.pem */
+	O8_PKI_GITIGNORE,       /* .gitignore */
+	O8_PKI_API_TOKENS,      /* api-tokens: syncd's default api_tokens_file */
+	O8_PKI_OPERATORS,       /* operators: default home of operators' pairs */
+	O8_PKI_AGENT_KEY,       /* agw.key, in agwd's directory */
+	O8_PKI_AGENT_CRT,       /* agw.crt, in agwd's directory */
+	O8_PKI_FILE__COUNT
+};
+
+/* The file's name inside its directory ("ca.crt"); static storage. */
+const char *o8_pki_file_name(enum o8_pki_file f);
+
+/*
+ * "dir/name" into out (n bytes).  O8_ELIMIT when it does not fit (out then
+ * holds as much as fits, NUL-terminated).
+ */
+enum o8_rc o8_pki_path(char *out, size_t n, const char *dir, enum o8_pki_file f,
+		       struct o8_err *err);
 #define O8_PKI_OPERATOR_TTL (90u * 24u * 3600u) /* operator client certificate */
 #define O8_PKI_OPERATOR_OU "orc8r-operator"     /* subject OU of every operator cert */
 #define O8_PKI_OPERATOR_MAX 65                  /* O8_APITOKEN_NAME_MAX + NUL */
@@ -223,13 +256,5 @@ enum o8_rc o8_pki_cert_identity(const char *cert_pem, size_t len, char **network
 
 /* When to renew: not_before + 2/3 of the lifetime. */
 time_t o8_pki_renew_at(time_t not_before, time_t not_after);
-
-/*
- * Writes data to path with mode 0600: temp file in the same directory,
- * fsync, rename, fsync of the directory, so a crash leaves the old or the
- * new file.  agwd stores its certificate (and renewals) with it.
- */
-enum o8_rc o8_pki_store_file(const char *path, const void *data, size_t len,
-			     struct o8_err *err);
 
 #endif

@@ -21,6 +21,7 @@
 #include <git2.h>
 
 #include "util/arena.h"
+#include "util/fileio.h"
 
 /* The loader's limits (lib/repo/load.c): the same file must get the same answer. */
 enum {
@@ -861,44 +862,30 @@ out:
  */
 static int slurp(int fd, char **buf, size_t *len, char *why, size_t whylen)
 {
-	struct stat st;
-	size_t got = 0, size;
-	ssize_t r;
-	char *p;
+	struct o8_fileio_read_opts o = O8_FILEIO_READ_OPTS_INIT;
+	struct o8_fileio_buf b = O8_FILEIO_BUF_INIT;
+	struct o8_fileio_info in;
+	enum o8_rc rc;
 
+	o.max = MAX_FILE;
 	*buf = NULL;
-	*len = 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		snprintf(why, whylen, "not a regular file, refusing to read it");
-		return 1;
-	}
-	if ((uint64_t)st.st_size > MAX_FILE) {
-		close(fd);
-		snprintf(why, whylen, "file is %lld bytes, over the %d-byte limit; split it into several files",
-			 (long long)st.st_size, MAX_FILE);
-		return 1;
-	}
-	size = (size_t)st.st_size;
-	if (!(p = malloc(size ? size : 1))) {
-		close(fd);
-		return -1;
-	}
-	while (got < size && (r = read(fd, p + got, size - got)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(why, whylen, "cannot read: %s", strerror(errno));
-			close(fd);
-			free(p);
-			return 1;
-		}
-		got += (size_t)r;
-	}
+	rc = o8_fileio_read_fd(fd, "", &b, len, &in, &o, NULL);
 	close(fd);
-	*buf = p;
-	*len = got;
-	return 0;
+	if (!rc) {
+		*buf = b.data;
+		return 0;
+	}
+	o8_fileio_buf_free(&b);
+	if (rc == O8_EINVALID)
+		snprintf(why, whylen, "not a regular file, refusing to read it");
+	else if (rc == O8_ELIMIT)
+		snprintf(why, whylen, "file is %lld bytes, over the %d-byte limit; split it into several files",
+			 (long long)in.size, MAX_FILE);
+	else if (in.errnum == ENOMEM)
+		return -1;
+	else
+		snprintf(why, whylen, "cannot read: %s", strerror(in.errnum));
+	return 1;
 }
 
 /*

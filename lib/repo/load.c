@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/suggest.h"
 
 enum { DEFAULT_MAX_FILE = 64 * 1024 * 1024, MAX_THREADS = 64, MAX_DIR_DEPTH = 32 };
@@ -244,12 +245,13 @@ struct worker {
 
 static int read_file(struct worker *wk, struct file *f, char **buf, size_t *len)
 {
-	size_t max = wk->job->opts->max_file_bytes;
-	struct stat st;
-	ssize_t r;
-	size_t got = 0;
+	struct o8_fileio_read_opts o = O8_FILEIO_READ_OPTS_INIT;
+	struct o8_fileio_buf b = { wk->buf, wk->bufcap };
+	struct o8_fileio_info in;
+	enum o8_rc rc;
 	int fd;
 
+	o.max = wk->job->opts->max_file_bytes;
 	if (f->abs)
 		fd = open(f->abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	else
@@ -258,42 +260,23 @@ static int read_file(struct worker *wk, struct file *f, char **buf, size_t *len)
 	if (fd < 0)
 		return o8_diags_add(&wk->diags, f->path, 1, 1, NULL, NULL,
 				    "cannot open: %s", strerror(errno)) ? -1 : 1;
-	/* Re-check after open: the walk's answer may be stale. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
+	/* checked on the descriptor: the walk's answer may be stale */
+	rc = o8_fileio_read_fd(fd, f->path, &b, len, &in, &o, NULL);
+	close(fd);
+	wk->buf = b.data;
+	wk->bufcap = b.cap;
+	*buf = b.data;
+	if (rc == O8_EINVALID)
 		return o8_diags_add(&wk->diags, f->path, 1, 1, NULL, NULL,
 				    "not a regular file, refusing to read it") ? -1 : 1;
-	}
-	if ((size_t)st.st_size > max) {
-		close(fd);
+	if (rc == O8_ELIMIT)
 		return o8_diags_add(&wk->diags, f->path, 1, 1, NULL, NULL,
-				    "file is %lld bytes, over the %zu-byte limit; split it into several files",
-				    (long long)st.st_size, max) ? -1 : 1;
-	}
-	if (wk->bufcap < (size_t)st.st_size + 1) {
-		size_t cap = (size_t)st.st_size + 1 > 1 << 20 ? (size_t)st.st_size + 1 : 1 << 20;
-		char *p = realloc(wk->buf, cap);
-		if (!p) {
-			close(fd);
-			return -1;
-		}
-		wk->buf = p;
-		wk->bufcap = cap;
-	}
-	*buf = wk->buf;
-	while (got < (size_t)st.st_size &&
-	       (r = read(fd, *buf + got, (size_t)st.st_size - got)) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			close(fd);
-			return o8_diags_add(&wk->diags, f->path, 1, 1, NULL, NULL,
-					    "cannot read: %s", strerror(errno)) ? -1 : 1;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	*len = got;
+				    "file is %llu bytes, over the %zu-byte limit; split it into several files",
+				    in.size, o.max) ? -1 : 1;
+	if (rc)
+		return in.errnum == ENOMEM ||
+		       o8_diags_add(&wk->diags, f->path, 1, 1, NULL, NULL,
+				    "cannot read: %s", strerror(in.errnum)) ? -1 : 1;
 	return 0;
 }
 

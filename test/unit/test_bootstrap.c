@@ -29,6 +29,7 @@
 
 #include "bootstrap.h"
 #include "proto/pki.h"
+#include "util/fileio.h"
 
 #define EVENTS_MAX 32
 
@@ -242,7 +243,7 @@ static void assert_issued(struct fx *fx, const struct reply *r, const char *gate
 		fail_msg("issued certificate does not verify: %s", err.msg);
 	assert_string_equal(network, "lab");
 	assert_string_equal(gw, gateway);
-	assert_int_equal(o8_pki_store_file(fx->crt, pem, strlen(pem), &err), O8_OK);
+	assert_int_equal(o8_fileio_write_atomic(fx->crt, pem, strlen(pem), 0600, true, &err), O8_OK);
 	pthread_mutex_lock(&fx->mu);
 	assert_true(fx->nev > 0);
 	assert_string_equal(fx->ev[fx->nev - 1].result, "ok");
@@ -419,7 +420,7 @@ static void renew__with_the_current_certificate_only(void **state)
 		csr = csr_for(okey);
 		assert_int_equal(o8_pki_issue(other, "lab", "agw-3", csr, strlen(csr), 0, 0, &pem,
 					      &err), O8_OK);
-		assert_int_equal(o8_pki_store_file(ocrt, pem, strlen(pem), &err), O8_OK);
+		assert_int_equal(o8_fileio_write_atomic(ocrt, pem, strlen(pem), 0600, true, &err), O8_OK);
 		free(pem);
 	}
 	post(fx, "POST", "/v1/renew", renew, ocrt, okey, &r);

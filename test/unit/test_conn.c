@@ -26,6 +26,7 @@
 
 #include "proto/conn.h"
 #include "proto/pki.h"
+#include "util/fileio.h"
 #include "proto/wire.h"
 #include "wire.pb-c.h"
 
@@ -198,7 +199,7 @@ static int setup(void **state)
 	assert_int_equal(o8_pki_make_csr(fx->key, NULL, &csr, &err), O8_OK);
 	assert_int_equal(o8_pki_redeem(fx->pki, token, csr, strlen(csr), 0, 0, &pem,
 				       &err), O8_OK);
-	assert_int_equal(o8_pki_store_file(fx->crt, pem, strlen(pem), &err), O8_OK);
+	assert_int_equal(o8_fileio_write_atomic(fx->crt, pem, strlen(pem), 0600, true, &err), O8_OK);
 	free(token);
 	free(csr);
 	free(pem);

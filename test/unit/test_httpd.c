@@ -39,6 +39,7 @@
 #include "proto/apitoken.h"
 #include "httpd.h"
 #include "proto/pki.h"
+#include "util/fileio.h"
 
 #define LOGS_MAX 64
 
@@ -702,7 +703,7 @@ static void make_pki(const char *dir, const char *name)
 	assert_int_equal(o8_pki_make_csr(key, NULL, &csr, &err), O8_OK);
 	assert_int_equal(o8_pki_issue(dir, "lab", name, csr, strlen(csr), 0, 0, &pem, &err),
 			 O8_OK);
-	assert_int_equal(o8_pki_store_file(crt, pem, strlen(pem), &err), O8_OK);
+	assert_int_equal(o8_fileio_write_atomic(crt, pem, strlen(pem), 0600, true, &err), O8_OK);
 	free(csr);
 	free(pem);
 }
@@ -767,7 +768,7 @@ static void make_operator(const char *dir, const char *name)
 	assert_int_equal(o8_pki_make_csr(key, NULL, &csr, &err), O8_OK);
 	assert_int_equal(o8_pki_issue_operator(dir, name, csr, strlen(csr), 0, 0, &pem, &err),
 			 O8_OK);
-	assert_int_equal(o8_pki_store_file(crt, pem, strlen(pem), &err), O8_OK);
+	assert_int_equal(o8_fileio_write_atomic(crt, pem, strlen(pem), 0600, true, &err), O8_OK);
 	free(csr);
 	free(pem);
 }

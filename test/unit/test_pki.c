@@ -39,6 +39,7 @@
 #include <gnutls/x509.h>
 
 #include "proto/pki.h"
+#include "util/fileio.h"
 
 #define DAY 86400
 
@@ -922,8 +923,8 @@ static void csr__key_made_once_0600(void **state)
 
 	/* store_file writes 0600 and replaces. */
 	o8_err_clear(&err);
-	assert_int_equal(o8_pki_store_file(path_in(fx->root, "agw.crt"), "a", 1, &err), O8_OK);
-	assert_int_equal(o8_pki_store_file(path_in(fx->root, "agw.crt"), "bc", 2, &err), O8_OK);
+	assert_int_equal(o8_fileio_write_atomic(path_in(fx->root, "agw.crt"), "a", 1, 0600, true, &err), O8_OK);
+	assert_int_equal(o8_fileio_write_atomic(path_in(fx->root, "agw.crt"), "bc", 2, 0600, true, &err), O8_OK);
 	assert_int_equal(mode_of(path_in(fx->root, "agw.crt")), 0600);
 	free(k1);
 	k1 = slurp(path_in(fx->root, "agw.crt"), NULL);

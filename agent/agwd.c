@@ -12,7 +12,6 @@
 #include <argp.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +29,7 @@
 #include "proto/conn.h"
 #include "proto/pki.h"
 #include "proto/wire.h"
+#include "util/pool.h"
 #include "wire.pb-c.h"
 
 #ifndef O8_VERSION
@@ -704,55 +704,31 @@ static enum o8_rc agent_setup(struct agwd *d, struct agent *a, struct o8_err *er
 
 /* Enrolling a fleet one by one waits on round trips and disk syncs;
  * a few threads overlap them. */
+enum { PREP_THREADS = 8 };
+
 struct prep {
 	struct agwd *d;
-	pthread_mutex_t lock;
-	size_t next;
-	size_t failed;                  /* index of the first failure + 1 */
-	struct o8_err err;
+	struct o8_err err;              /* this thread's failure */
 };
 
-static void *prep_thread(void *arg)
+static int prep_one(void *ctx, size_t i)
 {
-	struct prep *p = arg;
+	struct prep *p = ctx;
 
-	for (;;) {
-		struct o8_err err = O8_ERR_INIT;
-		size_t i;
-
-		pthread_mutex_lock(&p->lock);
-		i = p->failed ? p->d->nagents : p->next++;
-		pthread_mutex_unlock(&p->lock);
-		if (i >= p->d->nagents)
-			return NULL;
-		if (agent_prepare(p->d, &p->d->agents[i], (unsigned)i, &err)) {
-			pthread_mutex_lock(&p->lock);
-			if (!p->failed) {
-				p->failed = i + 1;
-				p->err = err;
-			}
-			pthread_mutex_unlock(&p->lock);
-		}
-	}
+	return agent_prepare(p->d, &p->d->agents[i], (unsigned)i, &p->err) ? -1 : 0;
 }
 
 static enum o8_rc prepare_all(struct agwd *d, struct o8_err *err)
 {
-	struct prep p = { .d = d };
-	pthread_t t[8];
-	size_t n = d->nagents < 8 ? d->nagents : 8, started = 0;
+	struct prep p[PREP_THREADS];
+	struct o8_pool_failure fail;
+	unsigned t, n = o8_pool_threads(PREP_THREADS, d->nagents, 1);
 
-	pthread_mutex_init(&p.lock, NULL);
-	for (size_t i = 1; i < n; i++)
-		if (pthread_create(&t[started], NULL, prep_thread, &p) == 0)
-			started++;
-	prep_thread(&p);
-	for (size_t i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
-	pthread_mutex_destroy(&p.lock);
-	if (p.failed) {
-		*err = p.err;
-		o8_err_prefix(err, "%s", d->agents[p.failed - 1].id);
+	for (t = 0; t < n; t++)
+		p[t] = (struct prep){ .d = d, .err = O8_ERR_INIT };
+	if (o8_pool_run(n, d->nagents, prep_one, p, sizeof(*p), &fail)) {
+		*err = p[fail.worker].err;
+		o8_err_prefix(err, "%s", d->agents[fail.item].id);
 		return err->rc;
 	}
 	return O8_OK;

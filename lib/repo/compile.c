@@ -27,11 +27,9 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -39,11 +37,11 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "util/arena.h"
+#include "util/pool.h"
 #include "orc8r.pb-c.h"
 #include "util/strmap.h"
 
 enum {
-	MAX_THREADS = 64,
 	MAX_KIDS = 64,          /* rows directly under one map row */
 	PATH_LEN = 512,
 	FP_BYTES = 4,           /* fingerprint: 8 hex digits */
@@ -551,9 +549,7 @@ struct worker {
 	/* shared, read-only */
 	const struct o8_obj *const *objs;
 	size_t nobjs;
-	atomic_size_t *next;
 	const struct o8_strmap *nets;   /* network -> rank + 1 */
-	pthread_t tid;
 };
 
 struct o8_records {
@@ -1479,16 +1475,22 @@ static int sort_keys(struct worker *w)
 	return 0;
 }
 
-static void *worker_main(void *arg)
+static int compile_item(void *ctx, size_t i)
 {
-	struct worker *w = arg;
-	size_t i;
+	struct worker *w = ctx;
 
-	while (!w->oom && (i = atomic_fetch_add(w->next, 1)) < w->nobjs)
-		compile_obj(w, w->objs[i]);
+	compile_obj(w, w->objs[i]);
+	return w->oom;
+}
+
+/* Item t is worker t's run: every worker's keys sorted on some thread. */
+static int sort_item(void *ctx, size_t t)
+{
+	struct worker *w = (struct worker *)ctx + t;
+
 	if (!w->oom && w->nkeys && sort_keys(w))
 		w->oom = 1;
-	return NULL;
+	return w->oom;
 }
 
 static int worker_init(struct worker *w)
@@ -1571,7 +1573,7 @@ static size_t work_of(const struct o8_obj *const *objs, size_t nobjs)
 /* Merges the workers' sorted runs into r->v. */
 static int merge(struct o8_records *r, struct worker *w, unsigned nt)
 {
-	size_t pos[MAX_THREADS] = { 0 }, total = 0, i;
+	size_t pos[O8_POOL_MAX_THREADS] = { 0 }, total = 0, i;
 	unsigned t;
 
 	for (t = 0; t < nt; t++)
@@ -1601,8 +1603,7 @@ enum o8_rc o8_compile_objs_opts(struct o8_records **out,
 	struct o8_strmap ranks = O8_STRMAP_INIT;
 	struct worker *w = NULL;
 	struct o8_records *r;
-	atomic_size_t next = 0;
-	unsigned nt = opts ? opts->threads : 0, t, started = 0;
+	unsigned nt, t;
 	int oom = 0;
 
 	*out = NULL;
@@ -1610,14 +1611,10 @@ enum o8_rc o8_compile_objs_opts(struct o8_records **out,
 	if (bind_error[0])
 		return o8_err_set(err, O8_ERR, NULL, 0, 0,
 				  "schema and protobuf disagree: %s", bind_error);
-	if (!nt) {             /* automatic: threads only where they pay */
-		long c = sysconf(_SC_NPROCESSORS_ONLN);
-		nt = c > 0 ? (unsigned)c : 1;
-		if (work_of(objs, nobjs) < ONE_THREAD_BELOW)
-			nt = 1;
-	}
-	if (nt > MAX_THREADS)
-		nt = MAX_THREADS;
+	if (opts && opts->threads)
+		nt = o8_pool_threads(opts->threads, 0, 0);
+	else                    /* automatic: threads only where they pay */
+		nt = o8_pool_threads(0, work_of(objs, nobjs), ONE_THREAD_BELOW);
 	r = calloc(1, sizeof(*r));
 	w = calloc(nt, sizeof(*w));
 	if (!r || !w || rank_networks(&ranks, objs, nobjs))
@@ -1625,20 +1622,13 @@ enum o8_rc o8_compile_objs_opts(struct o8_records **out,
 	for (t = 0; t < nt; t++) {
 		w[t].objs = objs;
 		w[t].nobjs = nobjs;
-		w[t].next = &next;
 		w[t].nets = &ranks;
 		if (worker_init(&w[t]))
 			goto oom;
 	}
 	/* thread 0 is this one: a small repo starts no thread at all */
-	for (t = 1; t < nt; t++) {
-		if (pthread_create(&w[t].tid, NULL, worker_main, &w[t]))
-			break;
-		started++;
-	}
-	worker_main(&w[0]);
-	for (t = 1; t <= started; t++)
-		pthread_join(w[t].tid, NULL);
+	if (!o8_pool_run(nt, nobjs, compile_item, w, sizeof(*w), NULL))
+		o8_pool_run(nt, nt, sort_item, w, 0, NULL);
 	for (t = 0; t < nt; t++)
 		oom |= w[t].oom;
 	if (oom || merge(r, w, nt))

@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +21,13 @@
 
 #include "util/arena.h"
 #include "util/fileio.h"
+#include "util/pool.h"
+#include "repo/walk.h"
 
 /* The loader's limits (lib/repo/load.c): the same file must get the same answer. */
 enum {
 	MAX_FILE = 64 * 1024 * 1024,
-	MAX_DIR_DEPTH = 32,
-	MAX_THREADS = 64,
+	MAX_DIR_DEPTH = O8_WALK_MAX_DEPTH,
 	MAX_PATH = 4096,
 	MAX_CONFLICTS_NAMED = 5,
 };
@@ -221,14 +221,6 @@ const char *o8_git_gitdir(const struct o8_git *g)
 
 /* --- the snapshot's file list ---------------------------------------------- */
 
-static int has_yaml_ext(const char *name)
-{
-	size_t n = strlen(name);
-
-	return (n > 5 && !strcmp(name + n - 5, ".yaml")) ||
-	       (n > 4 && !strcmp(name + n - 4, ".yml"));
-}
-
 static enum o8_rc snap_new(struct o8_snapshot **out, struct o8_err *err)
 {
 	struct o8_snapshot *s = calloc(1, sizeof(*s));
@@ -338,67 +330,38 @@ struct pool_worker {
 	git_odb *odb;
 	struct o8_diags diags;
 	struct o8_err err;
-	pthread_t tid;
 };
 
 struct pool {
 	struct o8_snapshot *s;
 	const size_t *idx;      /* NULL: 0 .. n-1 */
 	size_t n;
-	atomic_size_t next;
-	atomic_int stop;
 	int (*fn)(struct pool_worker *w, size_t i);     /* nonzero: w->err set */
 	int root_fd;            /* work tree */
 };
 
-static unsigned pick_threads(unsigned want, size_t n)
+static int pool_item(void *ctx, size_t k)
 {
-	long t = want ? (long)want : sysconf(_SC_NPROCESSORS_ONLN);
+	struct pool_worker *w = ctx;
 
-	if (t < 1)
-		t = 1;
-	if (t > MAX_THREADS)
-		t = MAX_THREADS;
-	if ((size_t)t > n)
-		t = n ? (long)n : 1;
-	return (unsigned)t;
-}
-
-static void *pool_work(void *arg)
-{
-	struct pool_worker *w = arg;
-	struct pool *p = w->p;
-	size_t k;
-
-	while (!atomic_load(&p->stop) && (k = atomic_fetch_add(&p->next, 1)) < p->n) {
-		if (p->fn(w, p->idx ? p->idx[k] : k)) {
-			atomic_store(&p->stop, 1);
-			break;
-		}
-	}
-	return NULL;
+	return w->p->fn(w, w->p->idx ? w->p->idx[k] : k) ? -1 : 0;
 }
 
 static enum o8_rc pool_run(struct pool *p, unsigned threads,
 			   struct o8_diags *diags, struct o8_err *err)
 {
-	struct pool_worker wk[MAX_THREADS];
-	unsigned t, n = pick_threads(threads, p->n), started = 0;
+	struct pool_worker wk[O8_POOL_MAX_THREADS];
+	unsigned t, n = o8_pool_threads(threads, p->n, 1);
+	struct o8_pool_failure fail;
 	enum o8_rc rc = O8_OK;
 
-	atomic_init(&p->next, 0);
-	atomic_init(&p->stop, 0);
 	memset(wk, 0, sizeof(wk));
 	for (t = 0; t < n; t++)
 		wk[t].p = p;
-	for (t = 1; t < n; t++) {
-		if (pthread_create(&wk[t].tid, NULL, pool_work, &wk[t]))
-			break;
-		started++;
+	if (o8_pool_run(n, p->n, pool_item, wk, sizeof(*wk), &fail) && wk[fail.worker].err.rc) {
+		*err = wk[fail.worker].err;
+		rc = err->rc;
 	}
-	pool_work(&wk[0]);
-	for (t = 1; t <= started; t++)
-		pthread_join(wk[t].tid, NULL);
 	for (t = 0; t < n; t++) {
 		if (wk[t].err.rc && rc == O8_OK) {
 			*err = wk[t].err;
@@ -571,7 +534,7 @@ static int walk_tree(struct twalk *w, const git_tree *t, const char *dir, unsign
 			break;
 		case GIT_FILEMODE_BLOB:
 		case GIT_FILEMODE_BLOB_EXECUTABLE:
-			if (!has_yaml_ext(name))
+			if (!o8_walk_is_config_name(name))
 				continue;
 			if (git_odb_read_header(&len, &type, w->odb, git_tree_entry_id(e)))
 				return gfail(w->err, O8_ERR, "cannot read '%s'", rel);
@@ -588,7 +551,7 @@ static int walk_tree(struct twalk *w, const git_tree *t, const char *dir, unsign
 			f->pub.size = len;
 			break;
 		case GIT_FILEMODE_LINK:
-			if (has_yaml_ext(name)) {
+			if (o8_walk_is_config_name(name)) {
 				if (o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
 						 "symbolic link in a commit is not read, refusing it; commit the file itself"))
 					return oom(w->err);
@@ -686,174 +649,19 @@ static enum o8_rc snap_rev(struct o8_snapshot *s, struct o8_git *g, const char *
 
 /* --- the work tree ----------------------------------------------------------- */
 
-struct wwalk {
-	struct o8_snapshot *s;
-	const char *root;
-	char real_root[PATH_MAX];
-	int saw_attributes;     /* a .gitattributes among the walked directories */
-	struct o8_diags *diags;
-	struct o8_err *err;
-};
-
-static int inside_root(const struct wwalk *w, const char *real)
+/* The walk's files become the snapshot's (lib/repo/walk.h has the rules). */
+static int add_wt(void *payload, const struct o8_walk_file *wf)
 {
-	size_t n = strlen(w->real_root);
+	struct snap_file *f = snap_add(payload, wf->path);
 
-	if (!strcmp(w->real_root, "/"))
-		return 1;
-	return !strncmp(real, w->real_root, n) && (real[n] == '/' || real[n] == '\0');
-}
-
-/* Returns 0, or -1 when out of memory. */
-static int wdiag(struct wwalk *w, const char *rel, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int wdiag(struct wwalk *w, const char *rel, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (o8_diags_add(w->diags, rel, 1, 1, NULL, NULL, "%s", msg)) {
-		oom(w->err);
+	if (!f || (wf->abs && !(f->abs = strdup(wf->abs))))
 		return -1;
-	}
-	return 0;
-}
-
-static int add_wt(struct wwalk *w, const char *rel, const char *abs,
-		  const struct stat *st)
-{
-	struct snap_file *f = snap_add(w->s, rel);
-
-	if (!f || (abs && !(f->abs = strdup(abs)))) {
-		oom(w->err);
-		return -1;
-	}
-	if (st) {
-		f->st = *st;
+	/* a link's stat is its target's: never the index's to vouch for */
+	if (!wf->abs) {
+		f->st = *wf->st;
 		f->has_st = 1;
 	}
 	return 0;
-}
-
-/* As lib/repo/load.c: followed only to a regular file inside the repository. */
-static int wt_link(struct wwalk *w, const char *rel)
-{
-	char full[PATH_MAX], real[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(full, sizeof(full), "%s/%s", w->root, rel) >= (int)sizeof(full))
-		return wdiag(w, rel, "path too long, ignoring");
-	if (!realpath(full, real))
-		return wdiag(w, rel, "cannot follow symbolic link: %s", strerror(errno));
-	if (!inside_root(w, real))
-		return wdiag(w, rel, "symbolic link points outside the repository, refusing to read it");
-	if (stat(real, &st) < 0)
-		return wdiag(w, rel, "cannot stat link target: %s", strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return wdiag(w, rel, "symbolic link to a directory is not followed; link the files instead");
-	if (!S_ISREG(st.st_mode))
-		return wdiag(w, rel, "not a regular file, refusing to read it");
-	return add_wt(w, rel, real, NULL);
-}
-
-static int wt_dir(struct wwalk *w, int dfd, const char *rel, unsigned depth);
-
-static int wt_visit(struct wwalk *w, int dfd, const char *name, const char *rel,
-		    unsigned depth)
-{
-	struct stat st, t;
-	int fd;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return wdiag(w, rel, "cannot stat: %s", strerror(errno));
-	if (S_ISDIR(st.st_mode)) {
-		if (depth >= MAX_DIR_DEPTH)
-			return wdiag(w, rel, "directories nested deeper than %d levels, ignoring",
-				     MAX_DIR_DEPTH);
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return wdiag(w, rel, "cannot open directory: %s", strerror(errno));
-		/* a submodule (or a repository inside this one) has a .git */
-		if (fstatat(fd, ".git", &t, AT_SYMLINK_NOFOLLOW) == 0) {
-			close(fd);
-			return wdiag(w, rel, "submodule is not read as configuration, refusing it; copy its files into this repository");
-		}
-		return wt_dir(w, fd, rel, depth + 1);
-	}
-	if (S_ISLNK(st.st_mode)) {
-		if (has_yaml_ext(name) ||
-		    (fstatat(dfd, name, &t, 0) == 0 && S_ISDIR(t.st_mode)))
-			return wt_link(w, rel);
-		return 0;
-	}
-	if (!has_yaml_ext(name))
-		return 0;
-	if (!S_ISREG(st.st_mode))
-		return wdiag(w, rel, "not a regular file, refusing to read it");
-	return add_wt(w, rel, NULL, &st);
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Takes ownership of dfd. */
-static int wt_dir(struct wwalk *w, int dfd, const char *rel, unsigned depth)
-{
-	DIR *d = fdopendir(dfd);
-	char **names = NULL, child[PATH_MAX];
-	struct dirent *de;
-	size_t n = 0, cap = 0, i;
-	int r = 0;
-
-	if (!d) {
-		close(dfd);
-		return wdiag(w, rel, "cannot read directory: %s", strerror(errno));
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.') {
-			if (!strcmp(de->d_name, ".gitattributes"))
-				w->saw_attributes = 1;
-			continue;
-		}
-		if (n == cap) {
-			char **v;
-			cap = cap ? cap * 2 : 32;
-			if (!(v = realloc(names, cap * sizeof(*v)))) {
-				r = -1;
-				oom(w->err);
-				goto out;
-			}
-			names = v;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
-			r = -1;
-			oom(w->err);
-			goto out;
-		}
-		n++;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-	for (i = 0; i < n && !r; i++) {
-		if (snprintf(child, sizeof(child), "%s%s%s", rel, *rel ? "/" : "",
-			     names[i]) >= (int)sizeof(child)) {
-			r = wdiag(w, names[i], "path too long, ignoring");
-			continue;
-		}
-		r = wt_visit(w, dirfd(d), names[i], child, depth);
-	}
-out:
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
-	return r;
 }
 
 /*
@@ -1114,7 +922,8 @@ static size_t trust_index(struct o8_snapshot *s, struct o8_git *g, int saw_attri
 static enum o8_rc snap_worktree(struct o8_snapshot *s, struct o8_git *g,
 				struct o8_diags *diags, struct o8_err *err)
 {
-	struct wwalk w = { .s = s, .diags = diags, .err = err };
+	struct o8_walk w = { .on_file = add_wt, .payload = s };
+	char real_root[PATH_MAX];
 	struct pool p = { .s = s, .fn = pool_read_wt };
 	size_t i, k, *todo = NULL;
 	enum o8_rc rc;
@@ -1126,8 +935,9 @@ static enum o8_rc snap_worktree(struct o8_snapshot *s, struct o8_git *g,
 				  "'%s' is a bare repository: it has no work tree; give a revision",
 				  g->gitdir);
 	w.root = g->workdir;
+	w.real_root = real_root;
 	fd = open(g->workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !realpath(g->workdir, w.real_root)) {
+	if (fd < 0 || !realpath(g->workdir, real_root)) {
 		rc = o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot open '%s': %s",
 				g->workdir, strerror(errno));
 		if (fd >= 0)
@@ -1138,9 +948,9 @@ static enum o8_rc snap_worktree(struct o8_snapshot *s, struct o8_git *g,
 		close(fd);
 		return oom(err);
 	}
-	if (wt_dir(&w, dup(fd), "", 0)) {
+	if ((rc = o8_walk_tree(&w, fd, diags, err))) {
 		close(fd);
-		return err->rc ? err->rc : oom(err);
+		return rc;
 	}
 	/* hash only what the index cannot vouch for */
 	if (s->n && trust_index(s, g, w.saw_attributes) < s->n) {

@@ -4,12 +4,9 @@
  */
 #include "repo/model.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +14,11 @@
 #include <unistd.h>
 
 #include "util/fileio.h"
+#include "util/pool.h"
 #include "util/suggest.h"
+#include "repo/walk.h"
 
-enum { DEFAULT_MAX_FILE = 64 * 1024 * 1024, MAX_THREADS = 64, MAX_DIR_DEPTH = 32 };
+enum { DEFAULT_MAX_FILE = 64 * 1024 * 1024 };
 
 struct file {
 	char *path;             /* relative, owned */
@@ -35,21 +34,13 @@ struct o8_model {
 	size_t nfiles, capfiles;
 	/* one cache line each: the threads bump their arenas millions of
 	   times, and a shared line would bounce between the cores */
-	struct { _Alignas(64) struct o8_arena a; } arenas[MAX_THREADS];
+	struct { _Alignas(64) struct o8_arena a; } arenas[O8_POOL_MAX_THREADS];
 	unsigned narenas;
 	const struct o8_obj **objs;
 	size_t nobjs;
 };
 
-/* --- the walk ------------------------------------------------------------ */
-
-static int has_yaml_ext(const char *name)
-{
-	size_t n = strlen(name);
-
-	return (n > 5 && !strcmp(name + n - 5, ".yaml")) ||
-	       (n > 4 && !strcmp(name + n - 4, ".yml"));
-}
+/* --- the files ------------------------------------------------------------ */
 
 static int add_file(struct o8_model *m, const char *rel, const char *abs, size_t size)
 {
@@ -77,148 +68,10 @@ static int add_file(struct o8_model *m, const char *rel, const char *abs, size_t
 	return 0;
 }
 
-struct walk {
-	struct o8_model *m;
-	const char *root;       /* as given */
-	char real_root[PATH_MAX];
-	size_t max_file;
-	struct o8_diags *diags;
-	struct o8_err *err;
-};
-
-static int inside_root(const struct walk *w, const char *real)
+/* The walk's files become the model's (lib/repo/walk.h has the rules). */
+static int walk_found(void *payload, const struct o8_walk_file *f)
 {
-	size_t n = strlen(w->real_root);
-
-	if (!strcmp(w->real_root, "/"))
-		return 1;
-	return !strncmp(real, w->real_root, n) && (real[n] == '/' || real[n] == '\0');
-}
-
-static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth);
-
-/* A symlink is followed only when it resolves to a regular file in the root. */
-static int visit_link(struct walk *w, int dfd, const char *name, const char *rel)
-{
-	char full[PATH_MAX], real[PATH_MAX];
-	struct stat st;
-
-	if (snprintf(full, sizeof(full), "%s/%s", w->root, rel) >= (int)sizeof(full))
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "path too long, ignoring") ? -1 : 0;
-	if (!realpath(full, real))
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "cannot follow symbolic link: %s",
-				    strerror(errno)) ? -1 : 0;
-	if (!inside_root(w, real))
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "symbolic link points outside the repository, refusing to read it") ? -1 : 0;
-	if (stat(real, &st) < 0)
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "cannot stat link target: %s", strerror(errno)) ? -1 : 0;
-	(void)dfd;
-	(void)name;
-	if (S_ISDIR(st.st_mode))
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "symbolic link to a directory is not followed; link the files instead") ? -1 : 0;
-	if (!S_ISREG(st.st_mode))
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "not a regular file, refusing to read it") ? -1 : 0;
-	return add_file(w->m, rel, real, (size_t)st.st_size);
-}
-
-static int visit(struct walk *w, int dfd, const char *name, const char *rel,
-		 unsigned depth)
-{
-	struct stat st;
-	int fd, r;
-
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL, "cannot stat: %s",
-				    strerror(errno)) ? -1 : 0;
-	if (S_ISDIR(st.st_mode)) {
-		if (depth >= MAX_DIR_DEPTH)
-			return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-					    "directories nested deeper than %d levels, ignoring",
-					    MAX_DIR_DEPTH) ? -1 : 0;
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-					    "cannot open directory: %s",
-					    strerror(errno)) ? -1 : 0;
-		r = walk_dir(w, fd, rel, depth + 1);
-		return r;
-	}
-	if (S_ISLNK(st.st_mode)) {
-		struct stat t;
-		/* a linked directory gets a word too: its files would be missed */
-		if (has_yaml_ext(name) ||
-		    (fstatat(dfd, name, &t, 0) == 0 && S_ISDIR(t.st_mode)))
-			return visit_link(w, dfd, name, rel);
-		return 0;
-	}
-	if (!has_yaml_ext(name))
-		return 0;
-	if (!S_ISREG(st.st_mode))
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "not a regular file, refusing to read it") ? -1 : 0;
-	return add_file(w->m, rel, NULL, (size_t)st.st_size);
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Takes ownership of dfd. */
-static int walk_dir(struct walk *w, int dfd, const char *rel, unsigned depth)
-{
-	DIR *d = fdopendir(dfd);
-	struct dirent *de;
-	char **names = NULL, child[PATH_MAX];
-	size_t n = 0, cap = 0, i;
-	int r = 0;
-
-	if (!d) {
-		close(dfd);
-		return o8_diags_add(w->diags, rel, 1, 1, NULL, NULL,
-				    "cannot read directory: %s", strerror(errno)) ? -1 : 0;
-	}
-	while ((de = readdir(d))) {
-		/* dot-directories (.git, .orc8r) and dot-files are not config */
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			char **v;
-			cap = cap ? cap * 2 : 32;
-			v = realloc(names, cap * sizeof(*v));
-			if (!v) {
-				r = -1;
-				goto out;
-			}
-			names = v;
-		}
-		if (!(names[n] = strdup(de->d_name))) {
-			r = -1;
-			goto out;
-		}
-		n++;
-	}
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-	for (i = 0; i < n && !r; i++) {
-		if (*rel)
-			snprintf(child, sizeof(child), "%s/%s", rel, names[i]);
-		else
-			snprintf(child, sizeof(child), "%s", names[i]);
-		r = visit(w, dirfd(d), names[i], child, depth);
-	}
-out:
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
-	return r;
+	return add_file(payload, f->path, f->abs, (size_t)f->st->st_size);
 }
 
 /* --- reading and parsing ------------------------------------------------- */
@@ -229,7 +82,6 @@ struct job {
 	int root_fd;
 	const struct o8_load_opts *opts;
 	size_t *order;          /* file indexes, largest first */
-	atomic_size_t next;
 };
 
 struct worker {
@@ -240,7 +92,6 @@ struct worker {
 	struct o8_arena *arena;
 	struct o8_diags diags;
 	struct o8_err err;
-	pthread_t tid;
 };
 
 static int read_file(struct worker *wk, struct file *f, char **buf, size_t *len)
@@ -386,22 +237,16 @@ static int load_one(struct worker *wk, struct file *f)
 	return 0;
 }
 
-static void *work(void *arg)
+static int work(void *ctx, size_t i)
 {
-	struct worker *wk = arg;
+	struct worker *wk = ctx;
 	struct job *j = wk->job;
-	size_t i;
 
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->m->nfiles) {
-		if (load_one(wk, &j->m->files[j->order[i]])) {
-			if (!wk->err.rc)
-				o8_err_set(&wk->err, O8_ERR, NULL, 0, 0, "out of memory");
-			/* let the others finish quickly */
-			atomic_store(&j->next, j->m->nfiles);
-			break;
-		}
-	}
-	return NULL;
+	if (!load_one(wk, &j->m->files[j->order[i]]))
+		return 0;
+	if (!wk->err.rc)
+		o8_err_set(&wk->err, O8_ERR, NULL, 0, 0, "out of memory");
+	return -1;
 }
 
 static int size_cmp(const void *a, const void *b, void *arg)
@@ -412,26 +257,14 @@ static int size_cmp(const void *a, const void *b, void *arg)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static unsigned pick_threads(unsigned want, size_t nfiles)
-{
-	long n = want ? (long)want : sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (n < 1)
-		n = 1;
-	if (n > MAX_THREADS)
-		n = MAX_THREADS;
-	if ((size_t)n > nfiles)
-		n = nfiles ? (long)nfiles : 1;
-	return (unsigned)n;
-}
-
 static enum o8_rc parse_all(struct o8_model *m, const char *root, int root_fd,
 			    const struct o8_load_opts *opts,
 			    struct o8_diags *diags, struct o8_err *err)
 {
-	struct worker wk[MAX_THREADS];
+	struct worker wk[O8_POOL_MAX_THREADS];
 	struct job j = { .m = m, .root = root, .root_fd = root_fd, .opts = opts };
-	unsigned t, n = pick_threads(opts->threads, m->nfiles), started = 0;
+	unsigned t, n = o8_pool_threads(opts->threads, m->nfiles, 1);
+	struct o8_pool_failure fail;
 	enum o8_rc rc = O8_OK;
 	size_t i, total = 0;
 
@@ -444,7 +277,6 @@ static enum o8_rc parse_all(struct o8_model *m, const char *root, int root_fd,
 	}
 	/* Largest first, so one big file does not finish alone at the end. */
 	qsort_r(j.order, m->nfiles, sizeof(*j.order), size_cmp, m->files);
-	atomic_init(&j.next, 0);
 	m->narenas = n;
 	for (t = 0; t < n; t++) {
 		memset(&wk[t], 0, sizeof(wk[t]));
@@ -452,14 +284,10 @@ static enum o8_rc parse_all(struct o8_model *m, const char *root, int root_fd,
 		wk[t].idx = t;
 		wk[t].arena = &m->arenas[t].a;
 	}
-	for (t = 1; t < n; t++) {
-		if (pthread_create(&wk[t].tid, NULL, work, &wk[t]))
-			break;
-		started++;
+	if (o8_pool_run(n, m->nfiles, work, wk, sizeof(*wk), &fail)) {
+		*err = wk[fail.worker].err;
+		rc = err->rc;
 	}
-	work(&wk[0]);
-	for (t = 1; t <= started; t++)
-		pthread_join(wk[t].tid, NULL);
 	for (t = 0; t < n; t++) {
 		if (wk[t].err.rc && rc == O8_OK) {
 			*err = wk[t].err;
@@ -529,7 +357,8 @@ enum o8_rc o8_model_load_dir(struct o8_model **out, const char *root,
 {
 	struct o8_load_opts o;
 	struct o8_model *m;
-	struct walk w = { 0 };
+	char real_root[PATH_MAX];
+	struct o8_walk w = { .root = root, .real_root = real_root, .on_file = walk_found };
 	int fd;
 	enum o8_rc rc;
 
@@ -539,7 +368,7 @@ enum o8_rc o8_model_load_dir(struct o8_model **out, const char *root,
 	if (!m)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !realpath(root, w.real_root)) {
+	if (fd < 0 || !realpath(root, real_root)) {
 		rc = o8_err_set(err, O8_ERR, root, 0, 0, "cannot open repository: %s",
 				strerror(errno));
 		if (fd >= 0)
@@ -547,15 +376,11 @@ enum o8_rc o8_model_load_dir(struct o8_model **out, const char *root,
 		free(m);
 		return rc;
 	}
-	w.m = m;
-	w.root = root;
-	w.max_file = o.max_file_bytes;
-	w.diags = diags;
-	w.err = err;
-	if (walk_dir(&w, dup(fd), "", 0)) {
+	w.payload = m;
+	if ((rc = o8_walk_tree(&w, fd, diags, err))) {
 		close(fd);
 		o8_model_free(m);
-		return o8_err_set(err, O8_ERR, root, 0, 0, "out of memory");
+		return rc;
 	}
 	/* "a.yaml" sorts before "a/z.yaml" although the walk meets "a" first */
 	if (m->nfiles)
@@ -637,7 +462,7 @@ void o8_model_free(struct o8_model *m)
 		free(m->files[i].abs);
 	}
 	free(m->files);
-	for (i = 0; i < MAX_THREADS; i++)
+	for (i = 0; i < O8_POOL_MAX_THREADS; i++)
 		o8_arena_free(&m->arenas[i].a);
 	free(m->objs);
 	free(m);

@@ -13,18 +13,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "util/pool.h"
 #include "util/strmap.h"
 #include "util/suggest.h"
 
-enum { MAX_THREADS = 64, PATH_LEN = 512 };
+enum { PATH_LEN = 512 };
 
 #define SEP "\x1f"
 
@@ -59,7 +57,6 @@ struct ctx {
 	const struct o8_model *m;
 	struct o8_arena arena;          /* composite keys */
 	struct o8_strmap names;         /* -> the object (or node) named */
-	atomic_size_t next;
 };
 
 struct walker {
@@ -84,7 +81,6 @@ struct walker {
 	int refs_only;
 	struct o8_strmap refs;          /* distinct keys referred to */
 	struct o8_arena refkeys;
-	pthread_t tid;
 };
 
 #define DIAG(w, n, ...) do { \
@@ -903,17 +899,14 @@ static void check_obj(struct walker *w, const struct o8_obj *o)
 	}
 }
 
-static void *schema_pass(void *arg)
+static int schema_pass(void *arg, size_t i)
 {
 	struct walker *w = arg;
-	size_t i, n = o8_model_nobjs(w->c->m);
+	const struct o8_obj *o = o8_model_obj(w->c->m, i);
 
-	while (!w->oom && (i = atomic_fetch_add(&w->c->next, 1)) < n) {
-		const struct o8_obj *o = o8_model_obj(w->c->m, i);
-		if (o->kind != O8_KIND_NONE)
-			check_obj(w, o);
-	}
-	return NULL;
+	if (o->kind != O8_KIND_NONE)
+		check_obj(w, o);
+	return w->oom;
 }
 
 /* --- the index and the network pass (serial) ----------------------------- */
@@ -1313,25 +1306,11 @@ static int check_uniq(struct uniq *const *u, size_t n, struct o8_diags *d)
 	return r;
 }
 
-static unsigned pick_threads(unsigned want)
-{
-	long n = want ? (long)want : sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
-}
-
-/* Runs schema_pass on n threads (the caller's included) over c->m. */
+/* Runs schema_pass on n threads (the caller's included) over c->m; a
+ * walker out of memory stops the pass and says so in its oom. */
 static void run_pass(struct ctx *c, struct walker *w, unsigned n)
 {
-	unsigned t, started = 1;
-
-	atomic_store(&c->next, 0);
-	for (t = 1; t < n; t++, started++)
-		if (pthread_create(&w[t].tid, NULL, schema_pass, &w[t]))
-			break;
-	schema_pass(&w[0]);
-	for (t = 1; t < started; t++)
-		pthread_join(w[t].tid, NULL);
+	o8_pool_run(n, o8_model_nobjs(c->m), schema_pass, w, sizeof(*w), NULL);
 }
 
 /* True when every name some object referred to exists. */
@@ -1441,7 +1420,7 @@ enum o8_rc o8_validate(const struct o8_model *m,
 		       struct o8_err *err)
 {
 	struct ctx c = { .m = m };
-	unsigned n = pick_threads(opts ? opts->threads : 0);
+	unsigned n = o8_pool_threads(opts ? opts->threads : 0, 0, 0);
 	struct walker *w = walkers_new(&c, n);
 	int oom = !w;
 
@@ -1479,7 +1458,7 @@ static enum o8_rc fused(struct o8_model **out, const char *root,
 	static const struct o8_load_opts def = O8_LOAD_OPTS_INIT;
 	struct o8_load_opts lo = lopts ? *lopts : def;
 	struct ctx c = { 0 };
-	unsigned n = pick_threads(lo.threads);
+	unsigned n = o8_pool_threads(lo.threads, 0, 0);
 	struct walker *w = walkers_new(&c, n);
 	size_t before = diags->n;
 	enum o8_rc rc;

@@ -571,6 +571,70 @@ static void git__links_and_submodules_refused(void **state)
 	o8_git_free(g);
 }
 
+/* "path path ..." of the files a loaded model's objects came from. */
+static void model_paths(char *out, size_t len, const struct o8_model *m)
+{
+	const char *last = NULL;
+	size_t i, off = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < o8_model_nobjs(m); i++) {
+		const char *f = o8_model_obj(m, i)->file;
+		if (last && !strcmp(last, f))
+			continue;
+		off += (size_t)snprintf(out + off, len - off, "%s%s", last ? " " : "", f);
+		last = f;
+	}
+}
+
+/*
+ * `orc8r validate` loads the work tree (o8_model_load_dir), `orc8r plan`
+ * snapshots it (o8_git_snapshot): both must read the same files and say
+ * the same about the ones they refuse, whatever the tree holds.
+ */
+static void git__validate_and_plan_read_the_same_files(void **state)
+{
+	const struct repo *r = *state;
+	struct o8_diags dl = O8_DIAGS_INIT, ds = O8_DIAGS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+	char loaded[1024], snapped[1024];
+	struct o8_snapshot *wt;
+	struct o8_model *m;
+	struct o8_git *g;
+	size_t i;
+
+	put(r->root, "networks/lab/network.yaml", net_yaml);
+	put(r->root, "a.yml", net_yaml);
+	put(r->root, ".hidden/x.yaml", net_yaml);
+	put(r->other, "outside.yaml", net_yaml);
+	sh("ln -s networks/lab/network.yaml '%s/link.yaml'", r->root);
+	sh("ln -s '%s/outside.yaml' '%s/out.yaml'", r->other, r->root);
+	sh("git init -q '%s/vendor/sub' && cp '%s/a.yml' '%s/vendor/sub/x.yaml'",
+	   r->root, r->root, r->root);
+
+	assert_int_equal(o8_model_load_dir(&m, r->root, NULL, &dl, &err), O8_OK);
+	g = open_repo(r->root);
+	wt = snap(g, NULL, &ds);
+	model_paths(loaded, sizeof(loaded), m);
+	paths(snapped, sizeof(snapped), wt);
+	assert_string_equal(snapped, "a.yml link.yaml networks/lab/network.yaml");
+	assert_string_equal(loaded, snapped);
+	assert_int_equal(o8_model_nfiles(m), o8_snapshot_count(wt));
+	/* the same findings, in the same order, word for word */
+	assert_true(has_diag(&ds, "out.yaml", "outside the repository"));
+	assert_true(has_diag(&ds, "vendor/sub", "submodule"));
+	assert_int_equal(dl.n, ds.n);
+	for (i = 0; i < ds.n; i++) {
+		assert_string_equal(dl.v[i].file, ds.v[i].file);
+		assert_string_equal(dl.v[i].msg, ds.v[i].msg);
+	}
+	o8_diags_free(&dl);
+	o8_diags_free(&ds);
+	o8_snapshot_free(wt);
+	o8_model_free(m);
+	o8_git_free(g);
+}
+
 static void git__huge_file_refused(void **state)
 {
 	const struct repo *r = *state;
@@ -850,6 +914,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(git__worktree_ids_from_the_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(git__worktree_ids_of_filtered_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(git__links_and_submodules_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(git__validate_and_plan_read_the_same_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(git__huge_file_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(git__srcs_load_like_the_checkout, setup, teardown),
 		cmocka_unit_test_setup_teardown(git__upstream, setup, teardown),

@@ -47,7 +47,7 @@ struct agent {
 	unsigned idx;
 	char dir[PATH_MAX];
 	char *network, *gateway;
-	char id[140];                   /* "network/gateway", for logs */
+	char id[O8_PKI_GATEWAY_ID_MAX]; /* "network/gateway", for logs */
 	gnutls_certificate_credentials_t creds;
 	gnutls_certificate_credentials_t old_creds;     /* the live connection's,
 							   after a renewal */

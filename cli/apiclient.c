@@ -14,10 +14,9 @@
 
 #include <curl/curl.h>
 
-#include "util/arena.h"
 #include "util/fileio.h"
 #include "repo/git.h"
-#include "repo/yaml.h"
+#include "repocfg.h"
 
 #ifndef O8_VERSION
 #define O8_VERSION "0.0.0"
@@ -54,17 +53,17 @@ enum setting { S_SERVER, S_CA, S_TOKEN_FILE, S_CERT, S_KEY, S__COUNT };
 
 /* One setting; the rows follow enum setting. */
 static const struct setting_def {
-	const char *key;                /* in .orc8r/config.yaml */
+	enum o8_repocfg_key key;        /* in .orc8r/config.yaml */
 	const char *env;                /* NULL: no variable */
 	size_t opt;                     /* offset in struct o8_api_opts */
 	bool path;                      /* a file: relative to the repository root */
 	bool cred;                      /* part of the credential */
 } settings[S__COUNT] = {
-	{ "server", "ORC8R_SERVER", offsetof(struct o8_api_opts, server), false, false },
-	{ "ca", "ORC8R_CA", offsetof(struct o8_api_opts, ca), true, false },
-	{ "token_file", NULL, offsetof(struct o8_api_opts, token_file), true, true },
-	{ "cert", NULL, offsetof(struct o8_api_opts, cert), true, true },
-	{ "key", NULL, offsetof(struct o8_api_opts, key), true, true },
+	{ O8_RCK_SERVER, "ORC8R_SERVER", offsetof(struct o8_api_opts, server), false, false },
+	{ O8_RCK_CA, "ORC8R_CA", offsetof(struct o8_api_opts, ca), true, false },
+	{ O8_RCK_TOKEN_FILE, NULL, offsetof(struct o8_api_opts, token_file), true, true },
+	{ O8_RCK_CERT, NULL, offsetof(struct o8_api_opts, cert), true, true },
+	{ O8_RCK_KEY, NULL, offsetof(struct o8_api_opts, key), true, true },
 };
 
 /* Where a value came from, so errors about it can point there. */
@@ -110,21 +109,6 @@ static enum o8_rc set_value(struct value *v, const char *s, enum origin from,
 	return O8_OK;
 }
 
-/* The config file's key names are matched loosely only to catch mistakes. */
-static bool loose_eq(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		while (*a == '_' || *a == '-')
-			a++;
-		while (*b == '_' || *b == '-')
-			b++;
-		if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-			return false;
-		if (!*a)
-			return true;
-	}
-}
-
 static char *join_root(const char *root, const char *rel)
 {
 	char *p;
@@ -132,41 +116,6 @@ static char *join_root(const char *root, const char *rel)
 	if (rel[0] == '/' || !root)
 		return strdup(rel);
 	return asprintf(&p, "%s/%s", root, rel) < 0 ? NULL : p;
-}
-
-/* One "key: value" of the config file; values of keys not ours are ignored. */
-static enum o8_rc config_pair(struct resolved *r, const char *root,
-			      const struct o8_node *k, const struct o8_node *v,
-			      struct o8_err *err)
-{
-	const char *key = o8_node_str(k), *s;
-	enum o8_rc rc;
-	char *path;
-	size_t i;
-
-	for (i = 0; key && i < S__COUNT; i++) {
-		if (strcmp(key, settings[i].key)) {
-			if (loose_eq(key, settings[i].key))
-				return o8_err_set(err, O8_EINVALID, config_rel, k->line, k->col,
-						  "unknown key '%s' (did you mean '%s'?)",
-						  key, settings[i].key);
-			continue;
-		}
-		s = o8_node_str(v);
-		if (!s || o8_node_is_null(v) || !*s)
-			return o8_err_set(err, O8_EINVALID, config_rel, v->line, v->col,
-					  "'%s' must be a non-empty string", key);
-		if (r->v[i].from || (settings[i].cred && r->cred_decided))
-			return O8_OK;   /* an option or the environment decided */
-		if (!settings[i].path)
-			return set_value(&r->v[i], s, FROM_CONFIG, v->line, v->col, err);
-		if (!(path = join_root(root, s)))
-			return oom(err);
-		rc = set_value(&r->v[i], path, FROM_CONFIG, v->line, v->col, err);
-		free(path);
-		return rc;
-	}
-	return O8_OK;
 }
 
 /* Reads at most cap bytes of path (a pipe too); ENOENT is O8_ENOTFOUND. */
@@ -232,16 +181,33 @@ static char *repo_root(const char *dir)
 	return cur;
 }
 
+/* A value of the config file, unless an option or the environment decided. */
+static enum o8_rc config_value(struct resolved *r, const char *root,
+			       const struct o8_repocfg *cfg, size_t i,
+			       struct o8_err *err)
+{
+	const struct o8_repocfg_value *cv = &cfg->v[settings[i].key];
+	enum o8_rc rc;
+	char *path;
+
+	if (!cv->s || r->v[i].from || (settings[i].cred && r->cred_decided))
+		return O8_OK;
+	if (!settings[i].path)
+		return set_value(&r->v[i], cv->s, FROM_CONFIG, cv->line, cv->col, err);
+	if (!(path = join_root(root, cv->s)))
+		return oom(err);
+	rc = set_value(&r->v[i], path, FROM_CONFIG, cv->line, cv->col, err);
+	free(path);
+	return rc;
+}
+
 static enum o8_rc read_config(struct resolved *r, const char *dir,
 			      struct o8_err *err)
 {
-	struct o8_yaml_limits lim = { 16, 10000 };
+	struct o8_repocfg cfg = O8_REPOCFG_INIT;
 	struct o8_diags diags = O8_DIAGS_INIT;
-	struct o8_arena a = O8_ARENA_INIT;
-	const struct o8_node *root_node;
-	struct o8_ydoc *docs = NULL;
 	char *root, *path = NULL, *buf = NULL;
-	size_t len = 0, ndocs = 0, i;
+	size_t len = 0, i;
 	enum o8_rc rc;
 
 	if (!(root = repo_root(dir)) || !(path = join_root(root, config_rel))) {
@@ -256,24 +222,15 @@ static enum o8_rc read_config(struct resolved *r, const char *dir,
 	}
 	if (rc)
 		goto out;
-	rc = o8_yaml_parse(&docs, &ndocs, &a, config_rel, buf, len, &lim, &diags, err);
-	if (!rc && diags.n) {
+	rc = o8_repocfg_parse(&cfg, buf, len, false, &diags, err);
+	if (!rc && diags.n)
 		rc = o8_err_set(err, O8_EINVALID, config_rel, diags.v[0].line,
 				diags.v[0].col, "%s", diags.v[0].msg);
-		goto out;
-	}
-	root_node = !rc && ndocs ? docs[0].root : NULL;
-	if (root_node && root_node->type != O8_N_MAP) {
-		rc = o8_err_set(err, O8_EINVALID, config_rel, root_node->line,
-				root_node->col, "expected a map of settings (server: URL, ...)");
-		goto out;
-	}
-	for (i = 0; !rc && root_node && i < root_node->n; i++)
-		rc = config_pair(r, root, &root_node->u.kids[2 * i],
-				 &root_node->u.kids[2 * i + 1], err);
+	for (i = 0; !rc && i < S__COUNT; i++)
+		rc = config_value(r, root, &cfg, i, err);
 out:
+	o8_repocfg_done(&cfg);
 	o8_diags_free(&diags);
-	o8_arena_free(&a);
 	free(buf);
 	free(path);
 	free(root);

@@ -449,7 +449,7 @@ int cmd_apply(int argc, char **argv, struct o8_cli *cli)
 	struct o8_git_push_info info;
 	struct o8_err err = O8_ERR_INIT;
 	struct o8_git *g = NULL;
-	char oid[41] = "", msg[256];
+	char oid[O8_OID_HEX_SIZE] = "", msg[256];
 	const struct o8_plan *p;
 	enum o8_rc rc;
 	int ret = O8_EXIT_FAIL;

@@ -10,6 +10,7 @@
 
 #include "repo/model.h"
 #include "repo/validate.h"
+#include "repocfg.h"
 
 struct args {
 	const char *dir;
@@ -86,7 +87,9 @@ int cmd_validate(int argc, char **argv, struct o8_cli *cli)
 
 	argp_parse(&argp, argc, argv, 0, NULL, &a);
 	lo.threads = a.threads;
-	if (o8_validate_dir(&m, a.dir ? a.dir : ".", &lo, &c, &d, &err)) {
+	/* the CLI's own settings: a pull request that breaks them must fail too */
+	if (o8_validate_dir(&m, a.dir ? a.dir : ".", &lo, &c, &d, &err) ||
+	    o8_repocfg_check(a.dir ? a.dir : ".", &d, &err)) {
 		o8_cli_error(&err);
 		o8_model_free(m);
 		o8_diags_free(&d);

@@ -3,17 +3,17 @@
  * examples/networks, trimmed to the smallest network that shows every kind:
  * 2 gateways, 2 eNodeBs, 2 APNs, 1 tier, 1 policy and a SubscriberSet.
  *
+ * .orc8r/config.yaml is the example's own file, compiled in.
+ *
  * Placeholders (see cmd_init.c): @NETWORK@ @MCC@ @MNC@ @HWID1@ @HWID2@
  * @SUBSCRIBERS@ (the ten generated SIM entries).
  */
 #include "init_templates.h"
 
-static const char config_yaml[] =
-	"# orc8r repository settings (read by the orc8r CLI; syncd reads its own file).\n"
-	"apiVersion: orc8r/v1\n"
-	"kind: RepoConfig\n"
-	"# Where syncd's API is, for `orc8r status` and `orc8r apply --wait`.\n"
-	"server: https://127.0.0.1:7445\n";
+#include "example_config.h"
+
+/* examples/networks/.orc8r/config.yaml, word for word (cli/CMakeLists.txt) */
+static const char config_yaml[] = O8_EXAMPLE_CONFIG_YAML;
 
 static const char readme_md[] =
 	"# LTE network configuration\n"

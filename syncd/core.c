@@ -103,9 +103,11 @@ static void gen_unref(struct syncd_gen **gp)
 struct syncd_agent *syncd_agent_find(struct syncd *s, const char *network,
 				     const char *gateway)
 {
-	char id[132];
+	char id[O8_PKI_GATEWAY_ID_MAX];
 
-	snprintf(id, sizeof(id), "%s/%s", network, gateway);
+	/* longer than any agent's id: cut, it could name another one */
+	if (snprintf(id, sizeof(id), "%s/%s", network, gateway) >= (int)sizeof(id))
+		return NULL;
 	return o8_strmap_get(&s->agents, id);
 }
 

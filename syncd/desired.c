@@ -32,7 +32,7 @@ static const bool network_wide[O8_REC__COUNT] = {
 /* The network-wide half of a diff from one older generation. */
 struct o8_desired_shared {
 	uint64_t old_version;
-	char old_commit[41];
+	char old_commit[O8_OID_HEX_SIZE];
 	const struct o8_record **up;            /* borrowed from the new one */
 	size_t nup;
 	struct o8_wire_key *del;                /* keys copied: old may go */
@@ -58,7 +58,7 @@ struct gw {
 
 struct o8_desired {
 	uint64_t version;
-	char commit[41];
+	char commit[O8_OID_HEX_SIZE];
 	struct o8_arena arena;                  /* records, strings, arrays */
 	struct net *nets;                       /* sorted by name */
 	size_t nnets;

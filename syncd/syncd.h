@@ -55,12 +55,12 @@ struct syncd_gen {
 };
 
 struct syncd_agent {
-	char id[132];                   /* "network/gateway" */
-	char network[64], gateway[64];
+	char id[O8_PKI_GATEWAY_ID_MAX]; /* "network/gateway" */
+	char network[O8_PKI_NAME_MAX], gateway[O8_PKI_NAME_MAX];
 	struct syncd_link *link;        /* the live connection, NULL offline */
 	bool hello_done;
 	uint64_t applied_version;       /* what it holds (Hello, then Acks) */
-	char applied_commit[41];
+	char applied_commit[O8_OID_HEX_SIZE];
 	struct o8_wire_kind_digests kd; /* of what it holds */
 	bool kd_known;
 	struct syncd_gen *base;         /* the generation it holds, when known */
@@ -81,6 +81,11 @@ struct syncd_agent {
 	uint64_t bytes_sent;            /* over every connection */
 	char *cert_serial;
 };
+
+_Static_assert(sizeof(((struct syncd_agent *)0)->id) >=
+	       sizeof(((struct syncd_agent *)0)->network) +
+	       sizeof(((struct syncd_agent *)0)->gateway),
+	       "an agent's id holds its network, '/' and its gateway");
 
 struct syncd {
 	uv_loop_t *loop;
@@ -111,15 +116,15 @@ struct syncd {
 	char fetch_actor[64];
 	struct o8_git *repo;            /* used by the worker only */
 	uint64_t work_version;
-	char work_commit[41];
+	char work_commit[O8_OID_HEX_SIZE];
 	struct o8_desired *work_gen;
 	struct o8_err work_err;
 	bool work_same, work_renumber;
 	bool renumber;                  /* rebuild the commit with a new version */
-	char work_cur_commit[41], work_rejected[41];
+	char work_cur_commit[O8_OID_HEX_SIZE], work_rejected[O8_OID_HEX_SIZE];
 	uint64_t restored_version;      /* the store's newest desired version */
-	char restored_commit[41];       /* ... and its commit */
-	char rejected_commit[41];
+	char restored_commit[O8_OID_HEX_SIZE];       /* ... and its commit */
+	char rejected_commit[O8_OID_HEX_SIZE];
 	char *rejected_reason;
 	int64_t fetched_at;
 

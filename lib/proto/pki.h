@@ -48,6 +48,8 @@
 #define O8_PKI_CERT_TTL (7u * 24u * 3600u)      /* gateway client certificate */
 #define O8_PKI_SKEW 300                         /* not_before = now - 5 min */
 #define O8_PKI_NAME_MAX 64                      /* a DNS label + NUL */
+/* "network/gateway": two names, the slash and the NUL */
+#define O8_PKI_GATEWAY_ID_MAX (2 * (O8_PKI_NAME_MAX - 1) + 1 + 1)
 
 /*
  * The files above, plus those next to them that other programs look for

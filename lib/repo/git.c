@@ -19,6 +19,8 @@
 
 #include <git2.h>
 
+_Static_assert(O8_OID_HEX_SIZE == GIT_OID_HEXSZ + 1, "an oid's hex digits and the NUL");
+
 #include "util/arena.h"
 #include "util/fileio.h"
 #include "util/pool.h"
@@ -56,7 +58,7 @@ struct o8_snapshot {
 	struct snap_file *files;
 	size_t n, cap;
 	struct o8_arena arena;  /* paths */
-	char id[41], commit[41], tree[41];
+	char id[O8_OID_HEX_SIZE], commit[O8_OID_HEX_SIZE], tree[O8_OID_HEX_SIZE];
 	int worktree, has_commit, has_tree;
 	git_repository *repo;   /* revision: its own handle ... */
 	git_odb *odb;           /* ... and object database, used under lock */
@@ -1439,7 +1441,7 @@ static enum o8_rc apply_changes(git_index *idx, struct o8_git *g,
 	return O8_OK;
 }
 
-enum o8_rc o8_git_commit_all(char out[41], struct o8_git *g, const char *msg,
+enum o8_rc o8_git_commit_all(char out[O8_OID_HEX_SIZE], struct o8_git *g, const char *msg,
 			     struct o8_err *err)
 {
 	struct o8_snapshot *head = NULL, *wt = NULL, *old_dot = NULL, *new_dot = NULL;
@@ -2057,7 +2059,7 @@ static enum o8_rc advertised(git_oid *out, git_remote *remote, const char *ref,
 }
 
 static enum o8_rc mirror_fetch(struct o8_git *g, const char *url, const char *branch,
-			       char out_commit[41], const char *where,
+			       char out_commit[O8_OID_HEX_SIZE], const char *where,
 			       struct o8_err *err)
 {
 	char ref[512], spec[1100], tracking[560];
@@ -2099,7 +2101,7 @@ static enum o8_rc mirror_fetch(struct o8_git *g, const char *url, const char *br
 
 enum o8_rc o8_git_fetch_remote(struct o8_git **out_repo, const char *dir,
 			       const char *url, const char *branch,
-			       char out_commit[41], struct o8_err *err)
+			       char out_commit[O8_OID_HEX_SIZE], struct o8_err *err)
 {
 	struct o8_git *g = NULL;
 	char where[512];

@@ -30,6 +30,9 @@
 #include "util/err.h"
 #include "repo/model.h"
 
+/* A git object id (commit, tree, blob) in hex: 40 digits and the NUL. */
+#define O8_OID_HEX_SIZE 41
+
 struct o8_git;
 struct o8_snapshot;
 
@@ -53,7 +56,7 @@ const char *o8_git_gitdir(const struct o8_git *g);
 /* One configuration file of a snapshot. */
 struct o8_snapshot_file {
 	const char *path;       /* relative to the root, '/'-separated */
-	char oid[41];           /* git blob id of the raw content, hex */
+	char oid[O8_OID_HEX_SIZE];           /* git blob id of the raw content, hex */
 	uint64_t size;          /* bytes */
 };
 
@@ -167,7 +170,7 @@ enum o8_rc o8_git_upstream(char **out, struct o8_git *g, struct o8_err *err);
  * user.email).  out gets the new commit's id.  O8_ENOTFOUND when nothing
  * changed since HEAD; O8_EINVALID when the author is not configured.
  */
-enum o8_rc o8_git_commit_all(char out[41], struct o8_git *g, const char *msg,
+enum o8_rc o8_git_commit_all(char out[O8_OID_HEX_SIZE], struct o8_git *g, const char *msg,
 			     struct o8_err *err);
 
 /* What o8_git_push did. */
@@ -175,8 +178,8 @@ struct o8_git_push_info {
 	char remote[128];       /* "origin" */
 	char branch[256];       /* the remote's branch, "refs/heads/main" */
 	char url[512];          /* the remote's URL, user and password removed */
-	char old_oid[41];       /* the remote branch before the push, or "" */
-	char new_oid[41];       /* the commit now there */
+	char old_oid[O8_OID_HEX_SIZE];       /* the remote branch before the push, or "" */
+	char new_oid[O8_OID_HEX_SIZE];       /* the commit now there */
 	unsigned rebased;       /* local commits replayed onto the remote's new tip */
 	int up_to_date;         /* 1: the remote already had the commit */
 };
@@ -223,6 +226,6 @@ enum o8_rc o8_git_push(struct o8_git_push_info *info, struct o8_git *g,
  */
 enum o8_rc o8_git_fetch_remote(struct o8_git **out_repo, const char *dir,
 			       const char *url, const char *branch,
-			       char out_commit[41], struct o8_err *err);
+			       char out_commit[O8_OID_HEX_SIZE], struct o8_err *err);
 
 #endif

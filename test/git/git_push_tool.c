@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 	if ((rc = o8_git_open(&g, argv[1], &err)))
 		goto out;
 	if (!strcmp(argv[2], "commit")) {
-		char oid[41];
+		char oid[O8_OID_HEX_SIZE];
 		if ((rc = o8_git_commit_all(oid, g, argv[3], &err)) == O8_OK)
 			printf("committed %s\n", oid);
 	} else if (!strcmp(argv[2], "push")) {

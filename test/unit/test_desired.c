@@ -93,7 +93,7 @@ enum { C_BASE, C_SUBSCRIBER, C_ENODEB, C_DELETES, C_RENAME, C_INVALID, NCOMMITS 
 static struct {
 	char root[PATH_MAX];
 	struct o8_git *git;
-	char commit[NCOMMITS][41];
+	char commit[NCOMMITS][O8_OID_HEX_SIZE];
 	struct o8_desired *gen[NCOMMITS];       /* C_INVALID stays NULL */
 } fx;
 

@@ -806,7 +806,7 @@ static void git__commit_all(void **state)
 {
 	const struct repo *r = *state;
 	struct o8_err err = O8_ERR_INIT;
-	char oid[41], want[256], out[1024];
+	char oid[O8_OID_HEX_SIZE], want[256], out[1024];
 	struct o8_git *g;
 
 	history(r);
@@ -869,7 +869,7 @@ static void git__commit_all_first_commit(void **state)
 {
 	const struct repo *r = *state;
 	struct o8_err err = O8_ERR_INIT;
-	char oid[41], out[512], cmd[PATH_MAX + 64];
+	char oid[O8_OID_HEX_SIZE], out[512], cmd[PATH_MAX + 64];
 	struct o8_git *g;
 
 	put(r->root, "network.yaml", net_yaml);
@@ -885,7 +885,7 @@ static void git__commit_all_needs_an_author(void **state)
 {
 	const struct repo *r = *state;
 	struct o8_err err = O8_ERR_INIT;
-	char oid[41], before[64], after[64];
+	char oid[O8_OID_HEX_SIZE], before[64], after[64];
 	struct o8_git *g;
 
 	history(r);

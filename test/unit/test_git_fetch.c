@@ -85,7 +85,7 @@ static void commit_push(const struct fx *f, const char *file, const char *text)
 	    "git -C '%s' push -q -f origin main", f->work, f->work, file, f->work);
 }
 
-static void tip_of(char out[41], const char *repo, const char *ref)
+static void tip_of(char out[O8_OID_HEX_SIZE], const char *repo, const char *ref)
 {
 	sh(out, 41, "git -C '%s' rev-parse '%s'", repo, ref);
 }
@@ -121,10 +121,10 @@ static int fx_teardown(void **state)
 }
 
 /* Fetches and checks that the answer is the remote's tip. */
-static void fetch_ok(const struct fx *f, const char *url, char commit[41])
+static void fetch_ok(const struct fx *f, const char *url, char commit[O8_OID_HEX_SIZE])
 {
 	struct o8_err err = O8_ERR_INIT;
-	char want[41], tracking[41];
+	char want[O8_OID_HEX_SIZE], tracking[O8_OID_HEX_SIZE];
 
 	if (o8_git_fetch_remote(NULL, f->mirror, url, "main", commit, &err))
 		fail_msg("o8_git_fetch_remote(%s): %s", url, err.msg);
@@ -137,7 +137,7 @@ static void fetch_ok(const struct fx *f, const char *url, char commit[41])
 /* New commits, then a force-push that drops one: each fetch follows. */
 static void follow_history(const struct fx *f, const char *url)
 {
-	char c1[41], c2[41], c3[41], parent[41];
+	char c1[O8_OID_HEX_SIZE], c2[O8_OID_HEX_SIZE], c3[O8_OID_HEX_SIZE], parent[O8_OID_HEX_SIZE];
 
 	fetch_ok(f, url, c1);
 	commit_push(f, "gateways.yaml", "kind: Gateway\n");
@@ -158,7 +158,7 @@ static void fetch__first_fetch_makes_a_bare_mirror(void **state)
 	struct o8_err err = O8_ERR_INIT;
 	struct o8_snapshot *s = NULL;
 	struct o8_git *g = NULL;
-	char url[PATH_MAX + 16], commit[41], tags[64], bare[16];
+	char url[PATH_MAX + 16], commit[O8_OID_HEX_SIZE], tags[64], bare[16];
 
 	sh(NULL, 0, "git -C '%s' tag v1 && git -C '%s' push -q origin v1", f->work, f->work);
 	snprintf(url, sizeof(url), "file://%s", f->origin);
@@ -291,7 +291,7 @@ static void fetch__unreachable_remote_keeps_the_mirror(void **state)
 {
 	struct fx *f = *state;
 	struct o8_err err = O8_ERR_INIT;
-	char url[PATH_MAX + 16], dead[PATH_MAX + 64], before[41], after[41], commit[41];
+	char url[PATH_MAX + 16], dead[PATH_MAX + 64], before[O8_OID_HEX_SIZE], after[O8_OID_HEX_SIZE], commit[O8_OID_HEX_SIZE];
 	int port, fd = listen_any(&port, 0);   /* bound, never listening: refused */
 
 	snprintf(url, sizeof(url), "file://%s", f->origin);
@@ -331,7 +331,7 @@ static void fetch__unknown_or_invalid_branch(void **state)
 {
 	struct fx *f = *state;
 	struct o8_err err = O8_ERR_INIT;
-	char before[41], after[41], commit[41];
+	char before[O8_OID_HEX_SIZE], after[O8_OID_HEX_SIZE], commit[O8_OID_HEX_SIZE];
 
 	fetch_ok(f, f->origin, before);
 	assert_int_equal(o8_git_fetch_remote(NULL, f->mirror, f->origin, "release", commit, &err),
@@ -359,7 +359,7 @@ static void fetch__refuses_a_foreign_directory(void **state)
 {
 	struct fx *f = *state;
 	struct o8_err err = O8_ERR_INIT;
-	char commit[41], kept[64];
+	char commit[O8_OID_HEX_SIZE], kept[64];
 
 	sh(NULL, 0, "mkdir -p '%s' && echo mine > '%s/notes.txt'", f->mirror, f->mirror);
 	assert_int_equal(o8_git_fetch_remote(NULL, f->mirror, f->origin, "main", commit, &err),
@@ -373,7 +373,7 @@ static void fetch__refuses_a_foreign_directory(void **state)
 static void fetch__follows_a_new_url(void **state)
 {
 	struct fx *f = *state;
-	char other[PATH_MAX + 16], c1[41], c2[41], want[41], url[PATH_MAX + 16];
+	char other[PATH_MAX + 16], c1[O8_OID_HEX_SIZE], c2[O8_OID_HEX_SIZE], want[O8_OID_HEX_SIZE], url[PATH_MAX + 16];
 	struct o8_err err = O8_ERR_INIT;
 
 	fetch_ok(f, f->origin, c1);

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "repo/git.h"
 
 #define KIND_NETWORK 1          /* enum o8_rec_kind values (compile.h) */
 #define KIND_GATEWAY 2
@@ -161,7 +162,7 @@ static enum o8_rc ack(struct o8_store *s, const char *net, const char *gw,
 {
 	struct o8_store_ack a = O8_STORE_ACK_INIT;
 	struct o8_store_digest d[2];
-	char commit[41];
+	char commit[O8_OID_HEX_SIZE];
 
 	snprintf(commit, sizeof(commit), "%040llx", (unsigned long long)v);
 	d[0].kind = KIND_NETWORK;
@@ -185,7 +186,7 @@ static void assert_acked(struct o8_store *s, const char *net, const char *gw,
 	struct o8_store_agent a;
 	struct o8_err e = O8_ERR_INIT;
 	uint8_t d[32];
-	char commit[41];
+	char commit[O8_OID_HEX_SIZE];
 
 	if (o8_store_agent_get(s, net, gw, &a, &e) != O8_OK)
 		fail_msg("get %s/%s: %s", net, gw, e.msg);

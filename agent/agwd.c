@@ -30,6 +30,7 @@
 #include "proto/pki.h"
 #include "proto/wire.h"
 #include "util/pool.h"
+#include "util/log.h"
 #include "wire.pb-c.h"
 
 #ifndef O8_VERSION
@@ -85,27 +86,26 @@ struct agwd {
 	unsigned checkin_s;
 	unsigned renew_in_s;            /* tests: first renewal this soon */
 	unsigned simulate;
-	bool sim_kpis, quiet;
+	bool sim_kpis;
+	enum o8_log_level level;        /* --log-level, -q (error), -v (debug) */
+	struct o8_log *log;
 	struct agent *agents;
 	size_t nagents;
 	uv_signal_t sigterm, sigint;
 	bool stopping;
 };
 
-static void logf_(const struct agent *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* "agwd[network/gateway]: ..." (util/log.h) */
+static void logf_(const struct agent *a, enum o8_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void logf_(const struct agent *a, const char *fmt, ...)
+static void logf_(const struct agent *a, enum o8_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (a && a->d->quiet)
-		return;
-	fprintf(stderr, "agwd[%s]: ", a ? a->id : "-");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	o8_logv(a->d->log, level, a->id, NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 struct apply_job {
@@ -171,7 +171,7 @@ static void send_hello(struct agent *a)
 		o8_conn_send(c, env, &err);
 	o8_wire_built_free(env);
 	if (err.rc)
-		logf_(a, "hello: %s", err.msg);
+		logf_(a, O8_LOG_ERROR, "hello: %s", err.msg);
 }
 
 static void jobs_free(struct apply_job *j)
@@ -222,7 +222,7 @@ static void on_closed(struct o8_conn *c, const char *why)
 		a->was_offline = true;
 	a->welcomed = false;
 	if (!a->stopping)
-		logf_(a, "disconnected from syncd: %s; serving version %llu offline",
+		logf_(a, O8_LOG_WARN, "disconnected from syncd: %s; serving version %llu offline",
 		      why ? why : "closed",
 		      (unsigned long long)o8_agstate_version(a->st));
 	schedule_retry(a);
@@ -247,13 +247,23 @@ static void send_report(struct agent *a, enum o8_wire_status status,
 				msg, &err) == O8_OK)
 		o8_conn_send(a->conn, env, &err);
 	o8_wire_built_free(env);
+	if (o8_log_enabled(a->d->log, O8_LOG_DEBUG)) {
+		char v[24], k[24];
+
+		snprintf(v, sizeof(v), "%llu", (unsigned long long)o8_agstate_version(a->st));
+		snprintf(k, sizeof(k), "%zu", n);
+		o8_log(a->d->log, O8_LOG_DEBUG, a->id, (const struct o8_log_kv[]){
+			{ "version", v }, { "kpis", k }, { "detail", msg },
+			{ "error", err.rc ? err.msg : NULL }, { NULL, NULL } },
+		       "state report");
+	}
 }
 
 static void on_welcome(struct agent *a, const Orc8r__V1__Welcome *w)
 {
 	a->welcomed = true;
 	a->backoff_ms = 0;
-	logf_(a, "connected to syncd %s (version %llu applied, %llu desired)",
+	logf_(a, O8_LOG_INFO, "connected to syncd %s (version %llu applied, %llu desired)",
 	      w->server_version, (unsigned long long)o8_agstate_version(a->st),
 	      (unsigned long long)w->desired_version);
 	send_report(a, a->was_offline ? O8_WIRE_STATUS_OFFLINE_RECOVERED :
@@ -290,7 +300,7 @@ static void hook_exited(uv_process_t *p, int64_t status, int sig)
 		snprintf(msg, sizeof(msg), "reload hook %s %lld",
 			 sig ? "killed by signal" : "exited with status",
 			 sig ? (long long)sig : (long long)status);
-		logf_(a, "%s", msg);
+		logf_(a, O8_LOG_WARN, "%s", msg);
 		send_report(a, O8_WIRE_STATUS_FAILED, msg);
 	}
 	uv_close((uv_handle_t *)p, (uv_close_cb)free);
@@ -326,7 +336,7 @@ static void run_hook(struct agent *a)
 	o.exit_cb = hook_exited;
 	r = uv_spawn(a->d->loop, p, &o);
 	if (r < 0) {
-		logf_(a, "reload hook: %s", uv_strerror(r));
+		logf_(a, O8_LOG_ERROR, "reload hook: %s", uv_strerror(r));
 		free(p);
 	}
 }
@@ -394,12 +404,12 @@ static void apply_done(uv_work_t *w, int status)
 	if (status < 0)
 		o8_err_set(&j->err, O8_ERR, NULL, 0, 0, "not applied: %s", uv_strerror(status));
 	if (j->err.rc) {
-		logf_(a, "version %llu refused: %s", (unsigned long long)d0->to_version,
+		logf_(a, O8_LOG_WARN, "version %llu refused: %s", (unsigned long long)d0->to_version,
 		      j->err.msg);
 		if (same)
 			answer(a, d0->to_version, NULL, j->err.msg);
 	} else {
-		logf_(a, "applied version %llu (%s, %zu upserts, %zu deletes)",
+		logf_(a, O8_LOG_INFO, "applied version %llu (%s, %zu upserts, %zu deletes)",
 		      (unsigned long long)d0->to_version, d0->full ? "full" : "delta",
 		      j->nups, j->ndels);
 		if (same) {
@@ -529,7 +539,7 @@ static void connect_agent(struct agent *a)
 	if (o8_conn_connect(&a->conn, &a->d->ctx, a->d->server_host,
 			    a->d->server_port, NULL, a->creds, &agent_ops, a,
 			    &err)) {
-		logf_(a, "connect: %s", err.msg);
+		logf_(a, O8_LOG_WARN, "connect: %s", err.msg);
 		schedule_retry(a);
 	}
 }
@@ -573,11 +583,11 @@ static void renew_done(uv_work_t *w, int status)
 	a->renewing = false;
 	if (status == 0 && a->renew_err.rc == O8_OK &&
 	    load_creds(a, &a->renew_err) == O8_OK) {
-		logf_(a, "certificate renewed");
+		logf_(a, O8_LOG_INFO, "certificate renewed");
 		schedule_renewal(a);
 		return;
 	}
-	logf_(a, "renewal failed: %s; retrying in 60 s", a->renew_err.msg);
+	logf_(a, O8_LOG_WARN, "renewal failed: %s; retrying in 60 s", a->renew_err.msg);
 	uv_timer_start(&a->renew, renew_fired, 60000, 0);
 }
 
@@ -757,14 +767,14 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	struct agwd *d = s->data;
 
-	fprintf(stderr, "agwd: %s, stopping\n", strsignal(signum));
+	o8_log(d->log, O8_LOG_INFO, NULL, NULL, "%s, stopping", strsignal(signum));
 	stop_all(d);
 }
 
 /* --- command line ------------------------------------------------------------- */
 
 enum { OPT_BOOTSTRAP = 256, OPT_ENROLL_FILE, OPT_SIM_KPIS, OPT_HOOK,
-       OPT_MAX_FRAME, OPT_RENEW_IN };
+       OPT_MAX_FRAME, OPT_RENEW_IN, OPT_LOG_LEVEL };
 
 static const struct argp_option options[] = {
 	{ "server", 's', "HOST:PORT", 0, "syncd's AGW port (mutual TLS)", 0 },
@@ -786,6 +796,9 @@ static const struct argp_option options[] = {
 	  "add made-up radio KPIs to the reports (demos)", 0 },
 	{ "max-frame", OPT_MAX_FRAME, "BYTES", 0, "largest frame accepted (default 16 MiB)", 0 },
 	{ "quiet", 'q', NULL, 0, "log only errors", 0 },
+	{ "verbose", 'v', NULL, 0, "log debug detail too (--log-level debug)", 0 },
+	{ "log-level", OPT_LOG_LEVEL, "LEVEL", 0,
+	  "debug, info (default), warn or error: the least severe lines logged", 0 },
 	{ "renew-in", OPT_RENEW_IN, "SECONDS", 0,
 	  "renew the certificate this soon after start, then at 2/3 of its life "
 	  "as usual (to check renewal end to end)", 0 },
@@ -862,7 +875,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *st)
 	case 'n': d->simulate = (unsigned)parse_num(st, arg, 1, 100000); break;
 	case OPT_SIM_KPIS: d->sim_kpis = true; break;
 	case OPT_MAX_FRAME: d->ctx.max_frame = parse_num(st, arg, 1024, 0xffffffffu); break;
-	case 'q': d->quiet = true; break;
+	case 'q': d->level = O8_LOG_ERROR; break;
+	case 'v': d->level = O8_LOG_DEBUG; break;
+	case OPT_LOG_LEVEL:
+		if (o8_log_level_parse(arg, &d->level))
+			argp_error(st, "--log-level: '%s' is not debug, info, warn or error", arg);
+		break;
 	case OPT_RENEW_IN: d->renew_in_s = (unsigned)parse_num(st, arg, 1, 86400); break;
 	case ARGP_KEY_ARG: argp_error(st, "unexpected argument '%s'", arg); break;
 	case ARGP_KEY_END:
@@ -883,6 +901,7 @@ const char *argp_program_version = "agwd " O8_VERSION;
 int main(int argc, char **argv)
 {
 	static const struct argp argp = { options, parse_opt, NULL, doc, NULL, NULL, NULL };
+	struct o8_log_opts lo = O8_LOG_OPTS_INIT;
 	struct agwd d = { 0 };
 	struct o8_err err = O8_ERR_INIT;
 	uv_loop_t loop;
@@ -891,13 +910,22 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	d.state_dir = "/var/lib/agwd";
 	d.checkin_s = 60;
+	d.level = O8_LOG_INFO;
 	uv_loop_init(&loop);
 	d.loop = &loop;
 	o8_conn_ctx_init(&d.ctx, &loop);
 	argp_parse(&argp, argc, argv, 0, NULL, &d);
+	/* stderr, no timestamps: as agwd has always logged */
+	lo.name = "agwd";
+	lo.level = d.level;
+	lo.timestamps = false;
+	if (o8_log_new(&d.log, &lo, &err)) {
+		fprintf(stderr, "agwd: %s\n", err.msg);
+		return 1;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (mkdir(d.state_dir, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "agwd: %s: %s\n", d.state_dir, strerror(errno));
+		o8_log(d.log, O8_LOG_ERROR, NULL, NULL, "%s: %s", d.state_dir, strerror(errno));
 		return 1;
 	}
 	d.nagents = d.simulate ? d.simulate : 1;
@@ -913,12 +941,12 @@ int main(int argc, char **argv)
 	if (!d.agents)
 		return 1;
 	if (prepare_all(&d, &err)) {
-		fprintf(stderr, "agwd: %s\n", err.msg);
+		o8_log(d.log, O8_LOG_ERROR, NULL, NULL, "%s", err.msg);
 		return 1;
 	}
 	for (size_t i = 0; i < d.nagents; i++) {
 		if (agent_setup(&d, &d.agents[i], &err)) {
-			fprintf(stderr, "agwd[%s]: %s\n", d.agents[i].id, err.msg);
+			o8_log(d.log, O8_LOG_ERROR, d.agents[i].id, NULL, "%s", err.msg);
 			return 1;
 		}
 	}
@@ -927,8 +955,8 @@ int main(int argc, char **argv)
 	d.sigterm.data = d.sigint.data = &d;
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
-	fprintf(stderr, "agwd: %zu AGW%s, syncd at %s:%u\n", d.nagents,
-		d.nagents == 1 ? "" : "s", d.server_host, d.server_port);
+	o8_log(d.log, O8_LOG_INFO, NULL, NULL, "%zu AGW%s, syncd at %s:%u", d.nagents,
+	       d.nagents == 1 ? "" : "s", d.server_host, d.server_port);
 	for (size_t i = 0; i < d.nagents; i++)
 		connect_agent(&d.agents[i]);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -956,5 +984,6 @@ int main(int argc, char **argv)
 	free((char *)d.server_host);
 	rc = uv_loop_close(&loop) == 0 ? 0 : 1;
 	curl_global_cleanup();
+	o8_log_free(d.log);
 	return rc;
 }

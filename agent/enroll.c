@@ -11,45 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "proto/pki.h"
 #include "util/fileio.h"
+#include "util/http.h"
 
 #define REPLY_MAX (256u * 1024u)
 
-struct reply {
-	char *buf;
-	size_t len;
-	bool too_big;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-	struct reply *r = ud;
-	size_t add = size * n;
-	char *nb;
-
-	if (r->len + add > REPLY_MAX) {
-		r->too_big = true;
-		return 0;
-	}
-	nb = realloc(r->buf, r->len + add + 1);
-	if (!nb)
-		return 0;
-	r->buf = nb;
-	memcpy(r->buf + r->len, p, add);
-	r->len += add;
-	r->buf[r->len] = '\0';
-	return add;
-}
-
 /* The "error" of syncd's JSON reply, or the HTTP status. */
 static void http_error(struct o8_err *err, const char *what, const char *url,
-		       long status, const struct reply *r)
+		       long status, const struct o8_http_resp *r)
 {
-	json_t *j = r->buf ? json_loads(r->buf, 0, NULL) : NULL;
+	json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(j, "error"));
 
 	o8_err_set(err, status == 403 || status == 404 || status == 401 ?
@@ -68,51 +42,42 @@ static enum o8_rc post_for_cert(const char *url, const char *path,
 				const char *body, const char *what,
 				struct o8_err *err)
 {
-	char full[1024], keyp[PATH_MAX], certp[PATH_MAX], cerr[CURL_ERROR_SIZE] = "";
-	struct reply r = { 0 };
-	struct curl_slist *hdr = NULL;
-	CURL *h = curl_easy_init();
-	long status = 0;
+	static const char *const json[] = { "Content-Type: application/json", NULL };
+	char full[1024], keyp[PATH_MAX], certp[PATH_MAX];
+	struct o8_http_opts o = O8_HTTP_OPTS_INIT;
+	struct o8_http_resp r = O8_HTTP_RESP_INIT;
+	struct o8_err herr = O8_ERR_INIT;
+	struct o8_http *h;
 	json_t *j = NULL;
 	const char *pem;
-	CURLcode cc;
+	enum o8_rc hrc;
 
-	if (!h)
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot start libcurl");
 	snprintf(full, sizeof(full), "%s%s", url, path);
 	o8_pki_path(keyp, sizeof(keyp), dir, O8_PKI_AGENT_KEY, NULL);
 	o8_pki_path(certp, sizeof(certp), dir, O8_PKI_AGENT_CRT, NULL);
-	hdr = curl_slist_append(hdr, "Content-Type: application/json");
-	curl_easy_setopt(h, CURLOPT_URL, full);
-	curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	o.connect_ms = 10000;
+	o.total_ms = 30000;
+	o.body_cap = REPLY_MAX;
+	o.tls13 = true;
+	o.ca_file = ca;
 	if (client) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, certp);
-		curl_easy_setopt(h, CURLOPT_SSLKEY, keyp);
+		o.cert_file = certp;
+		o.key_file = keyp;
 	}
-	cc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(hdr);
-	curl_easy_cleanup(h);
-	if (cc != CURLE_OK && !r.too_big) {
+	if (o8_http_new(&h, &o, &herr))
+		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot start libcurl");
+	hrc = o8_http_request(h, "POST", full, body, strlen(body), json, &r, &herr);
+	o8_http_free(h);
+	if (hrc && !r.over_cap) {
 		o8_err_set(err, O8_ERR, NULL, 0, 0, "%s at %s: %s", what, full,
-			   cerr[0] ? cerr : curl_easy_strerror(cc));
+			   r.curl_code ? r.curl_msg : herr.msg);
 		goto out;
 	}
-	if (r.too_big || status != 200) {
-		http_error(err, what, full, status, &r);
+	if (r.over_cap || r.status != 200) {
+		http_error(err, what, full, r.status, &r);
 		goto out;
 	}
-	j = json_loads(r.buf, 0, NULL);
+	j = json_loads(r.body ? r.body : "", 0, NULL);
 	pem = json_string_value(json_object_get(j, "certificate"));
 	if (!pem) {
 		o8_err_set(err, O8_ERR, NULL, 0, 0, "%s at %s: no certificate in the reply",
@@ -123,7 +88,7 @@ static enum o8_rc post_for_cert(const char *url, const char *path,
 		o8_fileio_write_atomic(certp, pem, strlen(pem), 0600, true, err);
 out:
 	json_decref(j);
-	free(r.buf);
+	o8_http_resp_done(&r);
 	return err->rc;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include "util/http.h"
 
 #include "util/fileio.h"
 #include "repo/git.h"
@@ -38,13 +39,11 @@ enum {
 static const char config_rel[] = ".orc8r/config.yaml";
 
 struct o8_api {
-	CURL *curl;
+	struct o8_http *http;
 	char *server;                   /* no trailing slash */
 	char *token;                    /* NULL: none; wiped on free */
 	char *cred;                     /* o8_api_credentials() */
-	struct curl_slist *hdr;
 	long status;
-	char curl_msg[CURL_ERROR_SIZE];
 };
 
 /* ---- settings ---- */
@@ -391,69 +390,41 @@ static enum o8_rc load_token(struct o8_api *c, struct resolved *r,
 	return asprintf(&c->cred, "the token in '%s'", v->s) < 0 ? oom(err) : O8_OK;
 }
 
-static enum o8_rc add_header(struct curl_slist **l, const char *h, struct o8_err *err)
-{
-	struct curl_slist *n = curl_slist_append(*l, h);
-
-	if (!n)
-		return oom(err);
-	*l = n;
-	return O8_OK;
-}
-
 static enum o8_rc build_headers(struct o8_api *c, struct o8_err *err)
 {
-	enum o8_rc rc = add_header(&c->hdr, "Accept: application/json", err);
+	enum o8_rc rc = o8_http_header(c->http, "Accept: application/json", err);
 	char *auth;
 
 	if (!rc)
-		rc = add_header(&c->hdr, "Content-Type: application/json", err);
+		rc = o8_http_header(c->http, "Content-Type: application/json", err);
 	if (!rc)
-		rc = add_header(&c->hdr, "Expect:", err);
+		rc = o8_http_header(c->http, "Expect:", err);
 	if (rc || !c->token)
 		return rc;
 	if (asprintf(&auth, "Authorization: Bearer %s", c->token) < 0)
 		return oom(err);
-	rc = add_header(&c->hdr, auth, err);
+	rc = o8_http_header(c->http, auth, err);
 	explicit_bzero(auth, strlen(auth));
 	free(auth);
 	return rc;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-/* curl_global_init must not race with other threads' use of curl */
-static void curl_init(void)
+/* The options every request shares: made once, kept across requests. */
+static enum o8_rc new_http(struct o8_api *c, const struct resolved *r,
+			   struct o8_err *err)
 {
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+	struct o8_http_opts o = O8_HTTP_OPTS_INIT;
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud);
-
-/* The options every request shares; set once, kept across requests. */
-static void setup_curl(struct o8_api *c, const struct resolved *r)
-{
-	CURL *h = c->curl;
-
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "orc8r/" O8_VERSION);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->curl_msg);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdr);
-	if (r->v[S_CA].s)
-		curl_easy_setopt(h, CURLOPT_CAINFO, r->v[S_CA].s);
-	if (r->v[S_CERT].s) {
-		curl_easy_setopt(h, CURLOPT_SSLCERT, r->v[S_CERT].s);
-		if (r->v[S_KEY].s)
-			curl_easy_setopt(h, CURLOPT_SSLKEY, r->v[S_KEY].s);
-	}
+	o.connect_ms = CONNECT_TIMEOUT_S * 1000L;
+	o.total_ms = TOTAL_TIMEOUT_S * 1000L;
+	o.body_cap = RESPONSE_CAP;
+	o.protocols = "http,https";
+	o.decode = true;
+	o.user_agent = "orc8r/" O8_VERSION;
+	o.ca_file = r->v[S_CA].s;
+	o.cert_file = r->v[S_CERT].s;
+	o.key_file = r->v[S_KEY].s;
+	return o8_http_new(&c->http, &o, err);
 }
 
 /* A file named by a setting must exist before we blame the TLS handshake. */
@@ -493,9 +464,9 @@ static enum o8_rc setup(struct o8_api *c, struct resolved *r, struct o8_err *err
 			rc = oom(err);
 	}
 	if (!rc)
-		rc = build_headers(c, err);
+		rc = new_http(c, r, err);
 	if (!rc)
-		setup_curl(c, r);
+		rc = build_headers(c, err);
 	return rc;
 }
 
@@ -508,16 +479,10 @@ enum o8_rc o8_api_new(struct o8_api **out, const struct o8_api_opts *o,
 	enum o8_rc rc;
 
 	*out = NULL;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK)
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot initialise libcurl: %s",
-				  curl_easy_strerror(curl_init_rc));
+	if (o8_http_global_init(err))
+		return err->rc;
 	if (!(c = calloc(1, sizeof(*c))))
 		return oom(err);
-	if (!(c->curl = curl_easy_init())) {
-		free(c);
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot create a libcurl handle");
-	}
 	rc = resolve(&r, o ? o : &none, err);
 	if (!rc)
 		rc = setup(c, &r, err);
@@ -532,15 +497,9 @@ enum o8_rc o8_api_new(struct o8_api **out, const struct o8_api_opts *o,
 
 void o8_api_free(struct o8_api *c)
 {
-	struct curl_slist *l;
-
 	if (!c)
 		return;
-	if (c->curl)
-		curl_easy_cleanup(c->curl);
-	for (l = c->hdr; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data));
-	curl_slist_free_all(c->hdr);
+	o8_http_free(c->http);  /* wipes the Authorization header */
 	if (c->token)
 		explicit_bzero(c->token, strlen(c->token));
 	free(c->token);
@@ -566,53 +525,19 @@ long o8_api_status(const struct o8_api *c)
 
 char *o8_api_escape(struct o8_api *c, const char *s)
 {
-	char *e = curl_easy_escape(c->curl, s, 0);
-	char *r = e ? strdup(e) : NULL;
-
-	curl_free(e);
-	return r;
+	return o8_http_escape(c->http, s);
 }
 
 /* ---- one request ---- */
-
-struct body {
-	char *p;
-	size_t n, alloc;
-	bool over;                      /* more than RESPONSE_CAP */
-};
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t len = size * nmemb, want;
-	char *p;
-
-	if (len > RESPONSE_CAP - b->n) {
-		b->over = true;
-		return 0;               /* curl stops with CURLE_WRITE_ERROR */
-	}
-	if (b->n + len + 1 > b->alloc) {
-		for (want = b->alloc ? b->alloc : 8192; want < b->n + len + 1; want *= 2)
-			;
-		if (!(p = realloc(b->p, want)))
-			return 0;
-		b->p = p;
-		b->alloc = want;
-	}
-	memcpy(b->p + b->n, data, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-	return len;
-}
 
 /*
  * syncd's {"error"} text, as quoted in a message: short, one line, and
  * never the token even if a server echoed it.
  */
-static void quote_error(const struct o8_api *c, const struct body *b,
+static void quote_error(const struct o8_api *c, const struct o8_http_resp *b,
 			char *out, size_t size)
 {
-	json_t *j = b->n ? json_loadb(b->p, b->n, 0, NULL) : NULL;
+	json_t *j = b->len ? json_loadb(b->body, b->len, 0, NULL) : NULL;
 	const char *s = json_string_value(json_object_get(j, "error"));
 	size_t i;
 
@@ -645,7 +570,7 @@ static const struct http_error {
 };
 
 static enum o8_rc http_error(const struct o8_api *c, const char *method,
-			     const char *path, const struct body *b,
+			     const char *path, const struct o8_http_resp *b,
 			     struct o8_err *err)
 {
 	const struct http_error *e = NULL;
@@ -687,17 +612,17 @@ static const struct {
 	{ CURLE_UNSUPPORTED_PROTOCOL, "the URL must start with https://" },
 };
 
-static enum o8_rc transport_error(const struct o8_api *c, CURLcode cc,
-				  struct o8_err *err)
+static enum o8_rc transport_error(const struct o8_api *c,
+				  const struct o8_http_resp *r, struct o8_err *err)
 {
 	const char *hint = NULL;
 	size_t i;
 
 	for (i = 0; i < sizeof(curl_hints) / sizeof(curl_hints[0]); i++)
-		if (curl_hints[i].cc == cc)
+		if ((int)curl_hints[i].cc == r->curl_code)
 			hint = curl_hints[i].hint;
 	return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot reach syncd at %s: %s%s%s",
-			  c->server, c->curl_msg[0] ? c->curl_msg : curl_easy_strerror(cc),
+			  c->server, r->curl_msg,
 			  hint ? "; " : "", hint ? hint : "");
 }
 
@@ -713,40 +638,33 @@ static enum o8_rc scrub(const struct o8_api *c, enum o8_rc rc, struct o8_err *er
 static enum o8_rc request(struct o8_api *c, const char *method, const char *path,
 			  const char *payload, json_t **out, struct o8_err *err)
 {
-	struct body b = { 0 };
+	struct o8_http_resp b = O8_HTTP_RESP_INIT;
+	struct o8_err herr = O8_ERR_INIT;
 	json_error_t jerr;
-	enum o8_rc rc = O8_OK;
-	CURLcode cc;
+	enum o8_rc rc = O8_OK, hrc;
 	char *url;
 
 	c->status = 0;
-	c->curl_msg[0] = '\0';
 	if (asprintf(&url, "%s%s", c->server, path) < 0)
 		return oom(err);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
-	if (payload) {
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, payload);
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)strlen(payload));
-	} else {
-		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
-	}
-	cc = curl_easy_perform(c->curl);
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &c->status);
-	if (cc == CURLE_WRITE_ERROR && b.over)
+	hrc = o8_http_request(c->http, payload ? "POST" : "GET", url, payload,
+			      payload ? strlen(payload) : 0, NULL, &b, &herr);
+	c->status = b.status;
+	if (hrc == O8_ELIMIT)
 		rc = o8_err_set(err, O8_ELIMIT, NULL, 0, 0,
 				"%s %s: syncd's answer is larger than %d MiB",
 				method, path, RESPONSE_CAP >> 20);
-	else if (cc != CURLE_OK)
-		rc = transport_error(c, cc, err);
+	else if (hrc && b.curl_code)
+		rc = transport_error(c, &b, err);
+	else if (hrc)
+		rc = o8_err_set(err, hrc, NULL, 0, 0, "%s", herr.msg);
 	else if (c->status < 200 || c->status > 299)
 		rc = http_error(c, method, path, &b, err);
-	else if (out && !(*out = json_loadb(b.p ? b.p : "", b.n, 0, &jerr)))
+	else if (out && !(*out = json_loadb(b.body ? b.body : "", b.len, 0, &jerr)))
 		rc = o8_err_set(err, O8_ERR, NULL, 0, 0,
 				"%s %s: syncd's answer is not JSON: %s", method, path,
 				jerr.text);
-	free(b.p);
+	o8_http_resp_done(&b);
 	free(url);
 	return scrub(c, rc, err);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include "util/http.h"
 #include <jansson.h>
 
 #ifndef O8_VERSION
@@ -76,10 +77,13 @@ struct o8_forge {
 	char *repo;                     /* as given, for messages */
 	char *repo_path;                /* as it goes in a URL path */
 	long pr;
-	CURL *curl;
-	struct curl_slist *hdr_get;     /* auth + accept + UA ... */
-	struct curl_slist *hdr_body;    /* ... + content type */
-	char curl_msg[CURL_ERROR_SIZE];
+	struct o8_http *http;           /* headers: auth + accept + UA */
+};
+
+/* What a request with a body adds (no "Expect: 100-continue" round trip
+ * before large bodies). */
+static const char *const body_headers[] = {
+	"Content-Type: application/json", "Expect:", NULL,
 };
 
 /* ---- small helpers ---- */
@@ -346,16 +350,6 @@ static const char *hint_for(const struct o8_forge *f, long status)
 
 /* ---- setup ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-/* curl_global_init is not safe to race with other threads' curl use, so it
- * runs exactly once, the first time anyone builds a forge client. */
-static void curl_init_once(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static enum o8_rc resolve_kind(struct o8_forge *f, const char *name,
 			       struct o8_err *err)
 {
@@ -455,25 +449,11 @@ static enum o8_rc resolve_repo(struct o8_forge *f, const char *opt,
 		return oom(err);
 	if (f->k->escape_repo) {
 		/* GitLab takes group/project as one segment: group%2Fproject */
-		char *e = curl_easy_escape(f->curl, r, 0);
-
-		f->repo_path = e ? strdup(e) : NULL;
-		curl_free(e);
+		f->repo_path = o8_http_escape(f->http, r);
 	} else {
 		f->repo_path = strdup(r);
 	}
 	return f->repo_path ? O8_OK : oom(err);
-}
-
-static enum o8_rc add_header(struct curl_slist **l, const char *h,
-			     struct o8_err *err)
-{
-	struct curl_slist *n = curl_slist_append(*l, h);
-
-	if (!n)
-		return oom(err);
-	*l = n;
-	return O8_OK;
 }
 
 static enum o8_rc build_headers(struct o8_forge *f, struct o8_err *err)
@@ -483,27 +463,31 @@ static enum o8_rc build_headers(struct o8_forge *f, struct o8_err *err)
 		"User-Agent: orc8r/" O8_VERSION,
 	};
 	const char *name = f->job_token ? f->k->job_auth : f->k->auth;
-	struct curl_slist **lists[] = { &f->hdr_get, &f->hdr_body };
-	enum o8_rc rc = O8_OK;
+	enum o8_rc rc;
 	char *auth;
-	size_t i, j;
+	size_t j;
 
 	if (!(auth = xasprintf("%s%s", name, f->token)))
 		return oom(err);
-	for (i = 0; i < 2 && rc == O8_OK; i++) {
-		rc = add_header(lists[i], auth, err);
-		for (j = 0; j < sizeof(fixed) / sizeof(fixed[0]) && rc == O8_OK; j++)
-			if (fixed[j])
-				rc = add_header(lists[i], fixed[j], err);
-	}
-	/* no "Expect: 100-continue" round trip before large bodies */
-	if (rc == O8_OK)
-		rc = add_header(&f->hdr_body, "Content-Type: application/json", err);
-	if (rc == O8_OK)
-		rc = add_header(&f->hdr_body, "Expect:", err);
+	rc = o8_http_header(f->http, auth, err);
+	for (j = 0; j < sizeof(fixed) / sizeof(fixed[0]) && rc == O8_OK; j++)
+		if (fixed[j])
+			rc = o8_http_header(f->http, fixed[j], err);
 	explicit_bzero(auth, strlen(auth));
 	free(auth);
 	return rc;
+}
+
+static enum o8_rc new_http(struct o8_forge *f, struct o8_err *err)
+{
+	struct o8_http_opts o = O8_HTTP_OPTS_INIT;
+
+	o.connect_ms = CONNECT_TIMEOUT_S * 1000L;
+	o.total_ms = TOTAL_TIMEOUT_S * 1000L;
+	o.body_cap = RESPONSE_CAP;
+	o.protocols = "http,https";     /* resolve_url allows http to localhost only */
+	o.decode = true;
+	return o8_http_new(&f->http, &o, err);
 }
 
 enum o8_rc o8_forge_new(struct o8_forge **out, const struct o8_forge_opts *o,
@@ -516,15 +500,13 @@ enum o8_rc o8_forge_new(struct o8_forge **out, const struct o8_forge_opts *o,
 	*out = NULL;
 	if (!o)
 		o = &none;
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_rc != CURLE_OK)
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot initialise libcurl: %s",
-				  curl_easy_strerror(curl_init_rc));
+	if (o8_http_global_init(err))
+		return err->rc;
 	if (!(f = calloc(1, sizeof(*f))))
 		return oom(err);
-	if (!(f->curl = curl_easy_init())) {
+	if (new_http(f, err)) {
 		o8_forge_free(f);
-		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot create a libcurl handle");
+		return err->rc;
 	}
 	rc = resolve_kind(f, o->kind, err);
 	if (rc == O8_OK)
@@ -566,22 +548,11 @@ long o8_forge_pr(const struct o8_forge *f)
 	return f->pr;
 }
 
-static void wipe_headers(struct curl_slist *l)
-{
-	for (; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data));
-}
-
 void o8_forge_free(struct o8_forge *f)
 {
 	if (!f)
 		return;
-	if (f->curl)
-		curl_easy_cleanup(f->curl);
-	wipe_headers(f->hdr_get);
-	wipe_headers(f->hdr_body);
-	curl_slist_free_all(f->hdr_get);
-	curl_slist_free_all(f->hdr_body);
+	o8_http_free(f->http);  /* wipes the auth header */
 	if (f->token) {
 		explicit_bzero(f->token, strlen(f->token));
 		free(f->token);
@@ -594,47 +565,15 @@ void o8_forge_free(struct o8_forge *f)
 
 /* ---- one request ---- */
 
-struct capbuf {
-	char *p;
-	size_t n, alloc, cap;
-	bool over;
-};
-
-static size_t capbuf_write(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct capbuf *b = ud;
-	size_t len = size * nmemb;
-
-	if (len > b->cap - b->n) {
-		b->over = true;
-		return 0;       /* makes curl stop with CURLE_WRITE_ERROR */
-	}
-	if (b->n + len + 1 > b->alloc) {
-		size_t a = b->alloc ? b->alloc : 16384;
-		char *p;
-
-		while (a < b->n + len + 1)
-			a *= 2;
-		if (!(p = realloc(b->p, a)))
-			return 0;
-		b->p = p;
-		b->alloc = a;
-	}
-	memcpy(b->p + b->n, data, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-	return len;
-}
-
 /*
  * The API's own words for a failure: GitHub {"message": "..."}, GitLab
  * {"message": "..." or {field: [...]}} or {"error": "..."}.  Quoted only
  * in part, without control characters, and never if it holds the token.
  */
-static void api_message(const struct o8_forge *f, const struct capbuf *b,
+static void api_message(const struct o8_forge *f, const struct o8_http_resp *b,
 			char *out, size_t outsz)
 {
-	json_t *j = b->n ? json_loadb(b->p, b->n, 0, NULL) : NULL;
+	json_t *j = b->len ? json_loadb(b->body, b->len, 0, NULL) : NULL;
 	json_t *m = json_object_get(j, "message");
 	char *dumped = NULL;
 	const char *s = NULL;
@@ -666,52 +605,32 @@ static enum o8_rc request(struct o8_forge *f, const char *method,
 			  const char *path, const char *body, json_t **out,
 			  struct o8_err *err)
 {
-	struct capbuf b = { .cap = RESPONSE_CAP };
-	enum o8_rc rc = O8_OK;
+	struct o8_http_resp b = O8_HTTP_RESP_INIT;
+	struct o8_err herr = O8_ERR_INIT;
+	enum o8_rc rc = O8_OK, hrc;
 	json_error_t jerr;
 	long status = 0;
-	CURLcode cc;
 	char *url;
-	CURL *c = f->curl;
 
 	if (out)
 		*out = NULL;
 	if (!(url = xasprintf("%s%s", f->api_url, path)))
 		return oom(err);
-	/* reset keeps the connection cache: pages reuse one connection */
-	curl_easy_reset(c);
-	f->curl_msg[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)CONNECT_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)TOTAL_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->curl_msg);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, capbuf_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, body ? f->hdr_body : f->hdr_get);
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-		if (strcmp(method, "POST"))
-			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	}
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_WRITE_ERROR && b.over) {
+	hrc = o8_http_request(f->http, method, url, body, body ? strlen(body) : 0,
+			      body ? body_headers : NULL, &b, &herr);
+	if (hrc == O8_ELIMIT) {
 		rc = o8_err_set(err, O8_ELIMIT, NULL, 0, 0,
 				"%s API: %s %s: the response is larger than %d MiB",
 				f->k->label, method, path, RESPONSE_CAP >> 20);
 		goto out;
 	}
-	if (cc != CURLE_OK) {
-		rc = o8_err_set(err, O8_ERR, NULL, 0, 0, "%s API: %s %s%s: %s",
+	if (hrc) {
+		rc = o8_err_set(err, hrc, NULL, 0, 0, "%s API: %s %s%s: %s",
 				f->k->label, method, f->api_url, path,
-				f->curl_msg[0] ? f->curl_msg : curl_easy_strerror(cc));
+				b.curl_code ? b.curl_msg : herr.msg);
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	status = b.status;
 	if (status < 200 || status > 299) {
 		char msg[API_MESSAGE_MAX * 2 + 64];
 		const char *hint = hint_for(f, status);
@@ -723,12 +642,12 @@ static enum o8_rc request(struct o8_forge *f, const char *method,
 				hint ? "; " : "", hint ? hint : "");
 		goto out;
 	}
-	if (out && !(*out = json_loadb(b.p ? b.p : "", b.n, 0, &jerr)))
+	if (out && !(*out = json_loadb(b.body ? b.body : "", b.len, 0, &jerr)))
 		rc = o8_err_set(err, O8_ERR, NULL, 0, 0,
 				"%s API: %s %s: the response is not JSON: %s",
 				f->k->label, method, path, jerr.text);
 out:
-	free(b.p);
+	o8_http_resp_done(&b);
 	free(url);
 	return rc;
 }

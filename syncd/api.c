@@ -349,8 +349,8 @@ static void log_request(const struct o8_httpd_log *e, void *payload)
 {
 	struct syncd *s = payload;
 
-	if (s->opts.verbose || e->status >= 400)
-		syncd_log(s, "api: %s %s %u %.1f ms %s%s%s", e->method, e->path, e->status,
+	/* every request at debug; the refused ones always */
+	syncd_log(s, e->status >= 400 ? O8_LOG_WARN : O8_LOG_DEBUG, "api: %s %s %u %.1f ms %s%s%s", e->method, e->path, e->status,
 			  e->ms, e->peer, e->token_name ? " as " : "",
 			  e->token_name ? e->token_name : "");
 }
@@ -366,7 +366,7 @@ static bool operator_cert(const void *der, size_t len, char **name, void *payloa
 	o8_err_clear(&err);
 	if (o8_pki_trust_verify_operator(s->trust, der, len, 0, name, &err) == O8_OK)
 		return true;
-	syncd_log(s, "api: operator certificate refused: %s", err.msg);
+	syncd_log(s, O8_LOG_WARN, "api: operator certificate refused: %s", err.msg);
 	return false;
 }
 

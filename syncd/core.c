@@ -35,22 +35,13 @@
 #define O8_VERSION "0.0.0"
 #endif
 
-void syncd_log(const struct syncd *s, const char *fmt, ...)
+void syncd_log(const struct syncd *s, enum o8_log_level level, const char *fmt, ...)
 {
-	char ts[32];
-	struct timeval tv;
-	struct tm tm;
 	va_list ap;
 
-	(void)s;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ syncd: ", ts, (long)(tv.tv_usec / 1000));
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	o8_logv(s->opts.log, level, NULL, NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static int64_t now_s(void)
@@ -75,7 +66,7 @@ void syncd_event(struct syncd *s, const char *network, const char *gateway,
 	struct o8_err err = O8_ERR_INIT;
 
 	if (o8_store_event_add(s->store, &ev, NULL, &err))
-		syncd_log(s, "audit log: %s", err.msg);
+		syncd_log(s, O8_LOG_ERROR, "audit log: %s", err.msg);
 }
 
 /* --- generations ---------------------------------------------------------- */
@@ -177,7 +168,7 @@ static void send_delta(struct syncd *s, struct syncd_agent *a,
 	wd.to_version = s->cur->version;
 	wd.commit = o8_desired_commit(s->cur->d);
 	if (o8_conn_send_delta(c, &wd, &err)) {
-		syncd_log(s, "%s: sending version %llu: %s", a->id,
+		syncd_log(s, O8_LOG_WARN, "%s: sending version %llu: %s", a->id,
 			  (unsigned long long)wd.to_version, err.msg);
 		return;
 	}
@@ -185,12 +176,11 @@ static void send_delta(struct syncd *s, struct syncd_agent *a,
 	o8_metrics_add(s->m.bytes_sent, (double)(o8_conn_bytes_sent(c) - before));
 	a->inflight = gen_ref(s->cur);
 	a->inflight_ns = s->cur->arrived_ns;
-	if (s->opts.verbose)
-		syncd_log(s, "%s: version %llu -> %llu: %zu upserts, %zu deletes%s, %llu bytes",
-			  a->id, (unsigned long long)wd.from_version,
-			  (unsigned long long)wd.to_version, wd.nupserts, wd.ndeletes,
-			  wd.full ? " (full)" : "",
-			  (unsigned long long)(o8_conn_bytes_sent(c) - before));
+	syncd_log(s, O8_LOG_DEBUG, "%s: version %llu -> %llu: %zu upserts, %zu deletes%s, %llu bytes",
+		  a->id, (unsigned long long)wd.from_version,
+		  (unsigned long long)wd.to_version, wd.nupserts, wd.ndeletes,
+		  wd.full ? " (full)" : "",
+		  (unsigned long long)(o8_conn_bytes_sent(c) - before));
 }
 
 static void ask_digests(struct syncd *s, struct syncd_agent *a, uint32_t mask)
@@ -209,7 +199,7 @@ static void ask_digests(struct syncd *s, struct syncd_agent *a, uint32_t mask)
 		a->digest_kinds = mask;
 		a->nhave = 0;
 	} else {
-		syncd_log(s, "%s: digest request: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_WARN, "%s: digest request: %s", a->id, err.msg);
 	}
 	o8_wire_built_free(env);
 }
@@ -239,7 +229,7 @@ static void sync_agent(struct syncd *s, struct syncd_agent *a)
 		 * new number above every AGW's, and the digests decide what
 		 * each one is sent */
 		if (!s->renumber) {
-			syncd_log(s, "%s holds version %llu%s: renumbering commit %.12s",
+			syncd_log(s, O8_LOG_WARN, "%s holds version %llu%s: renumbering commit %.12s",
 				  a->id, (unsigned long long)a->applied_version,
 				  a->applied_version > s->cur->version ? ", newer than ours" :
 				  " with other records", o8_desired_commit(s->cur->d));
@@ -264,7 +254,7 @@ static void sync_agent(struct syncd *s, struct syncd_agent *a)
 		send_delta(s, a, &dd);  /* same records: only the version moves */
 	}
 	if (err.rc)
-		syncd_log(s, "%s: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_ERROR, "%s: %s", a->id, err.msg);
 	o8_desired_delta_done(&dd);
 }
 
@@ -361,7 +351,7 @@ static void on_ack(struct syncd *s, struct syncd_agent *a, const Orc8r__V1__Ack 
 	sa.ndigests = n;
 	if (o8_store_agent_ack(s->store, a->network, a->gateway, &sa, &err) &&
 	    err.rc != O8_ECONFLICT)
-		syncd_log(s, "%s: store: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 	sync_agent(s, a);
 }
 
@@ -373,11 +363,11 @@ static void on_nack(struct syncd *s, struct syncd_agent *a, const Orc8r__V1__Nac
 	gen_unref(&a->inflight);
 	a->failed_version = nk->version;
 	set_str(&a->last_error, nk->reason);
-	syncd_log(s, "%s: refused version %llu: %s", a->id,
+	syncd_log(s, O8_LOG_WARN, "%s: refused version %llu: %s", a->id,
 		  (unsigned long long)nk->version, nk->reason);
 	if (o8_store_agent_set_failed(s->store, a->network, a->gateway, nk->version,
 				      nk->reason, &err))
-		syncd_log(s, "%s: store: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 	snprintf(what, sizeof(what), "apply version %llu", (unsigned long long)nk->version);
 	syncd_event(s, a->network, a->gateway, "agwd", a->applied_commit, what, nk->reason);
 }
@@ -408,7 +398,7 @@ static void on_state(struct syncd *s, struct syncd_agent *a,
 	rep.status = a->report_status;
 	rep.kpis = a->kpis;
 	if (o8_store_report_put(s->store, a->network, a->gateway, &rep, &err))
-		syncd_log(s, "%s: store: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 }
 
 static void on_digests(struct syncd *s, struct syncd_agent *a,
@@ -446,12 +436,11 @@ static void on_digests(struct syncd *s, struct syncd_agent *a,
 	if (s->cur && o8_desired_diff_digests(s->cur->d, a->network, a->gateway,
 					      a->have, a->nhave, a->digest_kinds,
 					      &dd, &err) == O8_OK) {
-		if (s->opts.verbose)
-			syncd_log(s, "%s: digests of %zu records compared: %zu to send, %zu to delete",
-				  a->id, a->nhave, dd.nupserts, dd.ndeletes);
+		syncd_log(s, O8_LOG_DEBUG, "%s: digests of %zu records compared: %zu to send, %zu to delete",
+			  a->id, a->nhave, dd.nupserts, dd.ndeletes);
 		send_delta(s, a, &dd);
 	} else if (err.rc) {
-		syncd_log(s, "%s: digests: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_ERROR, "%s: digests: %s", a->id, err.msg);
 	}
 	o8_desired_delta_done(&dd);
 	for (size_t i = 0; i < a->nhave; i++)
@@ -517,7 +506,7 @@ static void on_opened(struct o8_conn *c)
 	}
 	if (o8_store_agent_upsert_seen(s->store, a->network, a->gateway, a->last_seen,
 				       a->cert_serial, &err))
-		syncd_log(s, "%s: store: %s", a->id, err.msg);
+		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 }
 
 static void on_message(struct o8_conn *c, struct Orc8r__V1__Envelope *env)
@@ -564,8 +553,10 @@ static void on_closed(struct o8_conn *c, const char *why)
 			o8_store_agent_set_error(s->store, a->network, a->gateway, why, &err);
 		}
 	}
-	if (why && !s->stopping && (s->opts.verbose || !a || o8_conn_rejected(c)))
-		syncd_log(s, "%s (%s): connection closed: %s", a ? a->id : "?",
+	/* an AGW going away is routine (debug); a stranger or a refusal is not */
+	if (why && !s->stopping)
+		syncd_log(s, !a || o8_conn_rejected(c) ? O8_LOG_WARN : O8_LOG_DEBUG,
+			  "%s (%s): connection closed: %s", a ? a->id : "?",
 			  o8_conn_peer(c), why);
 	free(l);
 }
@@ -590,7 +581,7 @@ static void on_accept(uv_stream_t *server, int status)
 	l->s = s;
 	if (o8_conn_accept(&l->conn, &s->cctx, server, s->creds, &server_ops, l,
 			   &err)) {
-		syncd_log(s, "accept: %s", err.msg);
+		syncd_log(s, O8_LOG_WARN, "accept: %s", err.msg);
 		free(l);
 	}
 }
@@ -665,11 +656,11 @@ static void install(struct syncd *s, struct o8_desired *d)
 			o8_store_commit(s->store, &err);
 	}
 	if (err.rc)
-		syncd_log(s, "store: %s", err.msg);
+		syncd_log(s, O8_LOG_ERROR, "store: %s", err.msg);
 	snprintf(what, sizeof(what), "compile version %llu for %zu gateways",
 		 (unsigned long long)g->version, n);
 	syncd_event(s, NULL, NULL, s->fetch_actor, commit, what, "ok");
-	syncd_log(s, "commit %.12s is version %llu: %zu gateways, %zu records",
+	syncd_log(s, O8_LOG_INFO, "commit %.12s is version %llu: %zu gateways, %zu records",
 		  commit, (unsigned long long)g->version, n, o8_desired_record_count(d));
 	for (size_t i = 0; i < n; i++) {
 		const struct o8_desired_gateway *gw = o8_desired_gateway_at(d, i);
@@ -700,12 +691,12 @@ static void fetch_done(uv_work_t *w, int status)
 		snprintf(s->rejected_commit, sizeof(s->rejected_commit), "%s",
 			 s->work_commit);
 		set_str(&s->rejected_reason, s->work_err.msg);
-		syncd_log(s, "commit %.12s rejected: %s", s->work_commit, s->work_err.msg);
+		syncd_log(s, O8_LOG_WARN, "commit %.12s rejected: %s", s->work_commit, s->work_err.msg);
 		syncd_event(s, NULL, NULL, s->fetch_actor, s->work_commit, "compile",
 		      s->work_err.msg);
 	} else {
 		o8_metrics_inc(s->m.fetch_error);
-		syncd_log(s, "fetch %s: %s", s->opts.repo_url,
+		syncd_log(s, O8_LOG_WARN, "fetch %s: %s", s->opts.repo_url,
 			  status ? uv_strerror(status) : s->work_err.msg);
 		syncd_event(s, NULL, NULL, s->fetch_actor, NULL, "fetch",
 		      status ? uv_strerror(status) : s->work_err.msg);
@@ -875,7 +866,7 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	if (s->opts.poll_s)
 		uv_timer_start(&s->poll, poll_fired, s->opts.poll_s * 1000ull,
 			       s->opts.poll_s * 1000ull);
-	syncd_log(s, "AGW port %s (port %u), API %s, store %s, %zu known AGWs",
+	syncd_log(s, O8_LOG_INFO, "AGW port %s (port %u), API %s, store %s, %zu known AGWs",
 		  s->opts.listen, s->listen_port, s->opts.api, s->opts.store,
 		  s->agents.n);
 	syncd_event(s, NULL, NULL, "syncd", NULL, "start", "ok");
@@ -897,8 +888,8 @@ void syncd_apply_opts(struct syncd *s)
 	if (s->tokens)
 		o8_apitoken_refresh(s->tokens, &err);
 	if (err.rc)
-		syncd_log(s, "reload: %s", err.msg);
-	syncd_log(s, "config reloaded (poll %us); listeners and store change at restart",
+		syncd_log(s, O8_LOG_ERROR, "reload: %s", err.msg);
+	syncd_log(s, O8_LOG_INFO, "config reloaded (poll %us); listeners and store change at restart",
 		  s->opts.poll_s);
 	syncd_fetch(s, "reload");
 }

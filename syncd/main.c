@@ -33,8 +33,32 @@ struct main_ctx {
 	struct syncd s;
 	struct syncd_config cfg;
 	struct syncd_bootstrap *boot;
+	struct o8_log *log;
 	bool verbose;
 };
+
+/* What each log_level shows, for -n and the man page (syncd.8). */
+static const struct {
+	enum syncd_log_level cfg;
+	enum o8_log_level level;
+	const char *shows;
+} levels[] = {
+	{ SYNCD_LOG_DEBUG, O8_LOG_DEBUG,
+	  "every push, digest comparison, API request and AGW disconnect, and all below" },
+	{ SYNCD_LOG_INFO, O8_LOG_INFO,
+	  "start, stop, reloads, each new version and enrolment, and all below" },
+	{ SYNCD_LOG_WARN, O8_LOG_WARN,
+	  "refusals (commits, fetches, versions, connections, API requests), and errors" },
+	{ SYNCD_LOG_ERROR, O8_LOG_ERROR, "failures of syncd itself (store, audit log, reload)" },
+};
+
+static size_t level_row(enum syncd_log_level l)
+{
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (levels[i].cfg == l)
+			return i;
+	return 1;
+}
 
 static void print_diags(const struct o8_diags *d)
 {
@@ -130,14 +154,15 @@ static void opts_from(struct syncd_opts *o, const struct syncd_config *c, bool v
 	o->webhook_secret_len = c->webhook_secret_len;
 	o->api_tokens_file = c->api_tokens_file;
 	o->max_frame = c->max_frame;
-	o->verbose = verbose || c->log_level == SYNCD_LOG_DEBUG;
+	/* -v is log_level debug, whatever the file says */
+	o8_log_set_level(o->log, verbose ? O8_LOG_DEBUG : levels[level_row(c->log_level)].level);
 }
 
 static void on_term(uv_signal_t *h, int signum)
 {
 	struct main_ctx *m = h->data;
 
-	syncd_log(&m->s, "%s: stopping", strsignal(signum));
+	syncd_log(&m->s, O8_LOG_INFO, "%s: stopping", strsignal(signum));
 	uv_close((uv_handle_t *)&m->s.sigterm, NULL);
 	uv_close((uv_handle_t *)&m->s.sigint, NULL);
 	uv_close((uv_handle_t *)&m->s.sighup, NULL);
@@ -155,7 +180,7 @@ static void on_hup(uv_signal_t *h, int signum)
 	(void)signum;
 	if (syncd_config_reload(&m->cfg, &d, &err)) {
 		print_diags(&d);
-		syncd_log(&m->s, "reload refused, keeping the running config: %s",
+		syncd_log(&m->s, O8_LOG_ERROR, "reload refused, keeping the running config: %s",
 			  err.msg[0] ? err.msg : "invalid config");
 		o8_diags_free(&d);
 		return;
@@ -173,7 +198,7 @@ static void boot_event(const struct syncd_bootstrap_event *ev, void *payload)
 
 	snprintf(what, sizeof(what), "%s from %s%s%s", ev->action, ev->peer,
 		 ev->serial ? ", serial " : "", ev->serial ? ev->serial : "");
-	syncd_log(&m->s, "bootstrap: %s/%s %s: %s%s%s", ev->network ? ev->network : "?",
+	syncd_log(&m->s, strcmp(ev->result, "ok") ? O8_LOG_WARN : O8_LOG_INFO, "bootstrap: %s/%s %s: %s%s%s", ev->network ? ev->network : "?",
 		  ev->gateway ? ev->gateway : "?", what, ev->result,
 		  ev->detail ? ": " : "", ev->detail ? ev->detail : "");
 	syncd_event(&m->s, ev->network, ev->gateway, "bootstrap", NULL, what,
@@ -201,6 +226,7 @@ static int run(struct main_ctx *m, bool verbose)
 	uv_loop_init(&loop);
 	m->s.loop = &loop;
 	m->verbose = verbose;
+	m->s.opts.log = m->log;
 	opts_from(&m->s.opts, &m->cfg, verbose);
 	if (syncd_start(&m->s, &err) ||
 	    start_bootstrap(m, &loop, &err)) {
@@ -215,13 +241,28 @@ static int run(struct main_ctx *m, bool verbose)
 		uv_signal_start(&m->s.sigterm, on_term, SIGTERM);
 		uv_signal_start(&m->s.sigint, on_term, SIGINT);
 		uv_signal_start(&m->s.sighup, on_hup, SIGHUP);
-		syncd_log(&m->s, "ready to serve (orc8r %s)", O8_VERSION);
+		syncd_log(&m->s, O8_LOG_INFO, "ready to serve (orc8r %s)", O8_VERSION);
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	syncd_free(&m->s);
 	if (uv_loop_close(&loop) != 0)
 		uv_print_all_handles(&loop, stderr);
 	return rc;
+}
+
+/* stderr, timestamped, as syncd has always logged (a service manager
+ * keeps it); the level is set from the config by opts_from. */
+static int start_log(struct main_ctx *m)
+{
+	struct o8_log_opts o = O8_LOG_OPTS_INIT;
+	struct o8_err err = O8_ERR_INIT;
+
+	o.name = "syncd";
+	if (o8_log_new(&m->log, &o, &err)) {
+		fprintf(stderr, "syncd: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
 }
 
 const char *argp_program_version = "syncd " O8_VERSION;
@@ -264,12 +305,17 @@ int main(int argc, char **argv)
 	argp_parse(&argp, argc, argv, 0, NULL, &a);
 	rc = configure(&m, &a);
 	if (rc == 0 && a.check_only) {
+		size_t l = a.verbose ? 0 : level_row(m.cfg.log_level);
+
 		printf("syncd: config OK%s%s\n", a.path_given ? " " : "",
 		       a.path_given ? a.path : "");
-	} else if (rc == 0) {
+		printf("syncd: log level %s: %s\n", syncd_config_level_name(levels[l].cfg),
+		       levels[l].shows);
+	} else if (rc == 0 && !(rc = start_log(&m))) {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		rc = run(&m, a.verbose);
 		curl_global_cleanup();
+		o8_log_free(m.log);
 	}
 	syncd_config_done(&m.cfg);
 	free(options);

@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "proto/pki.h"
 #include "store.h"
+#include "util/log.h"
 #include "util/strmap.h"
 
 /* What core.c needs to run (main.c fills it from the config). */
@@ -43,7 +44,7 @@ struct syncd_opts {
 	size_t webhook_secret_len;
 	const char *api_tokens_file;
 	size_t max_frame;
-	bool verbose;
+	struct o8_log *log;             /* borrowed; main.c sets its level */
 };
 
 /* A compiled commit, shared by every AGW that holds or is sent it. */
@@ -153,8 +154,9 @@ void syncd_apply_opts(struct syncd *s);
 void syncd_event(struct syncd *s, const char *network, const char *gateway,
 		 const char *who, const char *commit, const char *what,
 		 const char *result);
-void syncd_log(const struct syncd *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* One line of syncd's log (util/log.h), when level passes. */
+void syncd_log(const struct syncd *s, enum o8_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* "in-sync", "pending", "drifted", "offline", "failed" (api.md). */
 const char *syncd_agent_state(const struct syncd *s, const struct syncd_agent *a);

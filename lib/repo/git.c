@@ -19,12 +19,13 @@
 
 #include <git2.h>
 
-_Static_assert(O8_OID_HEX_SIZE == GIT_OID_HEXSZ + 1, "an oid's hex digits and the NUL");
-
 #include "util/arena.h"
 #include "util/fileio.h"
+#include "util/log.h"
 #include "util/pool.h"
 #include "repo/walk.h"
+
+_Static_assert(O8_OID_HEX_SIZE == GIT_OID_HEXSZ + 1, "an oid's hex digits and the NUL");
 
 /* The loader's limits (lib/repo/load.c): the same file must get the same answer. */
 enum {
@@ -92,30 +93,11 @@ const char *__lsan_default_suppressions(void)
 
 /* --- errors -------------------------------------------------------------- */
 
-/*
- * A URL in a message loses its user and password: a token in a remote's
- * URL must never reach a terminal or a CI log.
- */
-static void redact_urls(char *s)
-{
-	char *p = s, *q, *at, *end;
-
-	while ((p = strstr(p, "://"))) {
-		q = p + 3;
-		end = q + strcspn(q, "/ \t\n'\"");
-		at = memchr(q, '@', (size_t)(end - q));
-		if (at) {
-			memmove(q, at + 1, strlen(at + 1) + 1);
-			continue;
-		}
-		p = q;
-	}
-}
-
+/* A URL in a message loses its user and password (util/log.h). */
 static void copy_url(char *out, size_t len, const char *url)
 {
 	snprintf(out, len, "%s", url ? url : "");
-	redact_urls(out);
+	o8_redact_urls(out);
 }
 
 /* libgit2's last message, lowercase first letter, no URL credentials. */
@@ -125,7 +107,7 @@ static const char *git_msg(char *buf, size_t len)
 	size_t n;
 
 	snprintf(buf, len, "%s", e && e->message && *e->message ? e->message : "unknown libgit2 error");
-	redact_urls(buf);
+	o8_redact_urls(buf);
 	n = strlen(buf);
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '.'))
 		buf[--n] = '\0';
@@ -1643,7 +1625,7 @@ static int update_reference(const char *refname, const char *status, void *paylo
 		return 0;
 	snprintf(st->rejected, sizeof(st->rejected), "the remote refused to update '%s': %s",
 		 refname, status);
-	redact_urls(st->rejected);
+	o8_redact_urls(st->rejected);
 	/* receive.denyNonFastForwards and friends: the remote moved */
 	if (strstr(status, "fast-forward") || strstr(status, "fast forward") ||
 	    strstr(status, "fetch first") || strstr(status, "stale"))

@@ -218,7 +218,7 @@ static enum o8_rc write_ports(const struct main_ctx *m, struct o8_err *err)
 	};
 	const size_t n = sizeof(l) / sizeof(l[0]);
 	json_t *o = json_object();
-	char *text = NULL, *a;
+	char *json = NULL, *text = NULL, *a;
 	enum o8_rc rc = O8_OK;
 	bool ok = o != NULL;
 	size_t i;
@@ -228,13 +228,16 @@ static enum o8_rc write_ports(const struct main_ctx *m, struct o8_err *err)
 		ok = a && !json_object_set_new(o, l[i].name, json_string(a));
 		free(a);
 	}
-	if (!ok || !(text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
+	if (!ok || !(json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ||
+	    asprintf(&text, "%s\n", json) < 0) {
+		text = NULL;
 		rc = o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
 	} else if ((rc = o8_fileio_write_atomic(m->cfg.ports_file, text, strlen(text), 0644,
 						 true, err))) {
 		o8_err_prefix(err, "ports file");
 	}
 	free(text);
+	free(json);
 	json_decref(o);
 	return rc;
 }

@@ -53,6 +53,9 @@ static const struct keydef keys[] = {
 	  T_ADDR, F(api), 0, 0 },
 	{ { "api_tls", "api-tls", "BOOL", "serve the API over HTTPS (false: loopback only)",
 	    "true" }, T_BOOL, F(api_tls), 0, 0 },
+	{ { "ports_file", "ports-file", "FILE",
+	    "once listening, write the bound HOST:PORTs there (JSON; for port 0)", NULL },
+	  T_STR, F(ports_file), 0, 0 },
 	{ { "pki", "pki", "DIR", "the PKI directory ('orc8r pki init'); required", NULL },
 	  T_STR, F(pki), 0, 0 },
 	{ { "store", "store", "URL", "the store (default sqlite:STATE_DIR/syncd.db)", NULL },
@@ -84,7 +87,7 @@ static const struct keydef keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS == SYNCD_CONFIG_NKEYS, "SYNCD_CONFIG_NKEYS must match keys[]");
 
-enum { K_LISTEN, K_BOOTSTRAP, K_API, K_API_TLS, K_PKI, K_STORE, K_STATE_DIR, K_REPO_URL,
+enum { K_LISTEN, K_BOOTSTRAP, K_API, K_API_TLS, K_PORTS_FILE, K_PKI, K_STORE, K_STATE_DIR, K_REPO_URL,
        K_REPO_BRANCH, K_REPO_DIR, K_REPO_POLL, K_WEBHOOK, K_TOKENS };
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };

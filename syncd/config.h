@@ -7,6 +7,7 @@
  *   bootstrap: 0.0.0.0:7444         # enrolment (server TLS)
  *   api: 127.0.0.1:7445             # HTTP API
  *   api_tls: true                   # false: plain HTTP, loopback only
+ *   ports_file: /run/syncd.ports    # {"listen": "HOST:PORT", ...} once bound
  *   pki: /etc/orc8r/pki             # required: ca.crt server.crt server.key crl.pem
  *   state_dir: /var/lib/orc8r
  *   store: sqlite:/var/lib/orc8r/syncd.db   # default: sqlite:<state_dir>/syncd.db
@@ -53,7 +54,7 @@ enum syncd_log_level {
 
 struct syncd_config_override;
 
-#define SYNCD_CONFIG_NKEYS 16           /* rows of the key table in config.c */
+#define SYNCD_CONFIG_NKEYS 17           /* rows of the key table in config.c */
 
 /* Where a key got its value: the file (line > 0), the command line, or neither. */
 struct syncd_config_pos {
@@ -66,6 +67,7 @@ struct syncd_config {
 	char *bootstrap;                /* enrolment port */
 	char *api;                      /* HTTP API */
 	bool api_tls;
+	char *ports_file;               /* NULL: none; port 0 picks a free one */
 	char *pki;                      /* PKI directory */
 	char *store;                    /* store URL */
 	char *state_dir;

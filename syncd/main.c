@@ -11,9 +11,12 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
+#include "util/fileio.h"
 #include "bootstrap.h"
 #include "config.h"
+#include "httpd.h"
 #include "syncd.h"
 
 #ifndef O8_VERSION
@@ -217,6 +220,53 @@ static enum o8_rc start_bootstrap(struct main_ctx *m, uv_loop_t *loop,
 	return syncd_bootstrap_start(&m->boot, loop, &o, err);
 }
 
+/* "HOST:PORT" with the port the kernel gave (the one asked for, unless 0). */
+static char *bound_addr(const char *addr, unsigned port)
+{
+	const char *colon = strrchr(addr, ':');
+	char *s;
+
+	return asprintf(&s, "%.*s:%u", (int)(colon - addr), addr, port) < 0 ? NULL : s;
+}
+
+/*
+ * Once every listener is bound, tells whoever started syncd where (port 0
+ * asks the kernel for a free port, which only syncd then knows).  The
+ * file appears whole or not at all: a reader waits for it to exist.
+ */
+static enum o8_rc write_ports(const struct main_ctx *m, struct o8_err *err)
+{
+	const struct { const char *name, *addr; unsigned port; } l[] = {
+		{ "listen", m->cfg.listen, m->s.listen_port },
+		{ "bootstrap", m->cfg.bootstrap, syncd_bootstrap_port(m->boot) },
+		{ "api", m->cfg.api, o8_httpd_port(m->s.api) },
+	};
+	const size_t n = sizeof(l) / sizeof(l[0]);
+	json_t *o = json_object();
+	char *json = NULL, *text = NULL, *a;
+	enum o8_rc rc = O8_OK;
+	bool ok = o != NULL;
+	size_t i;
+
+	for (i = 0; ok && i < n; i++) {
+		a = bound_addr(l[i].addr, l[i].port);
+		ok = a && !json_object_set_new(o, l[i].name, json_string(a));
+		free(a);
+	}
+	if (!ok || !(json = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) ||
+	    asprintf(&text, "%s\n", json) < 0) {
+		text = NULL;
+		rc = o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory");
+	} else if ((rc = o8_fileio_write_atomic(m->cfg.ports_file, text, strlen(text), 0644,
+						 true, err))) {
+		o8_err_prefix(err, "ports file");
+	}
+	free(text);
+	free(json);
+	json_decref(o);
+	return rc;
+}
+
 static int run(struct main_ctx *m, bool verbose)
 {
 	struct o8_err err = O8_ERR_INIT;
@@ -229,9 +279,12 @@ static int run(struct main_ctx *m, bool verbose)
 	m->s.opts.log = m->log;
 	opts_from(&m->s.opts, &m->cfg, verbose);
 	if (syncd_start(&m->s, &err) ||
-	    start_bootstrap(m, &loop, &err)) {
+	    start_bootstrap(m, &loop, &err) ||
+	    (m->cfg.ports_file && write_ports(m, &err))) {
 		fprintf(stderr, "syncd: %s\n", err.msg);
 		rc = 1;
+		syncd_bootstrap_free(m->boot);
+		m->boot = NULL;
 		syncd_stop(&m->s);
 	} else {
 		uv_signal_init(&loop, &m->s.sigterm);

@@ -1172,7 +1172,7 @@ static int check_net_unique(struct ctx *c, struct o8_diags *d, enum o8_kind kind
 		const struct o8_node *at = NULL;
 		const char *const *p, *path = NULL, *k;
 		struct seen *cur, *prev = NULL;
-		long long v, g = 0;
+		long long v = 0, g = 0;
 		char num[64], in[96] = "";
 
 		if (o->kind != kind || !o->network)

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,12 +28,6 @@ BIN = os.environ.get('O8_BIN_DIR') or os.path.join(SRC, 'build', 'bin')
 
 class Failure(Exception):
     pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def run(cmd, cwd=None, check=True, env=None, input=None):
@@ -61,6 +54,22 @@ def wait_for(what, cond, timeout=30.0, interval=0.05):
     raise Failure(f'timed out after {timeout:.0f} s waiting for {what}; last: {last!r}'[:2000])
 
 
+def wait_for_ports(path, proc, timeout=30.0):
+    """syncd's --ports-file once it is written ({"listen": "HOST:PORT",
+    "bootstrap": ..., "api": ...}); fails at once if proc exits first."""
+    def ready():
+        if proc.poll() is not None:
+            return {'exited': proc.returncode}
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+    ports = wait_for(f'{proc.args[0]} to write {path}', ready, timeout)
+    if 'exited' in ports:
+        raise Failure(f'{proc.args[0]} exited {ports["exited"]} before listening')
+    return ports
+
+
 class World:
     """One deployment.  Use as a context manager: everything it started is
     stopped and (unless keep) its directory removed on exit."""
@@ -85,8 +94,11 @@ class World:
         self.sstate = os.path.join(self.root, 'syncd')
         self.astate = os.path.join(self.root, 'agents')
         self.secret_file = os.path.join(self.root, 'webhook.secret')
-        self.ports = {k: free_port() for k in ('listen', 'bootstrap', 'api')}
-        self.api = f'https://127.0.0.1:{self.ports["api"]}'
+        # 0: syncd binds free ports and names them in ports_file; a restart
+        # asks for the same ones again (the AGWs know them)
+        self.ports = {k: 0 for k in ('listen', 'bootstrap', 'api')}
+        self.ports_file = os.path.join(self.root, 'syncd.ports')
+        self.api = None
         self.ctx = ssl.create_default_context(cafile=None)
 
     # --- set-up ----------------------------------------------------------
@@ -102,20 +114,25 @@ class World:
         shutil.copytree(os.path.join(SRC, 'examples', 'networks'), self.work)
         run([sys.executable, os.path.join(SRC, 'scripts', 'fleet'), self.work,
              '--total', str(self.nagws)])
-        os.makedirs(os.path.join(self.work, '.orc8r'), exist_ok=True)
-        with open(os.path.join(self.work, '.orc8r', 'config.yaml'), 'w') as f:
-            f.write('apiVersion: orc8r/v1\nkind: RepoConfig\n'
-                    f'server: {self.api}\nca: ../pki/ca.crt\n'
-                    'token_file: ../api.token\n')
+        self.write_cli_config()
         run(['git', 'init', '-q', '-b', 'main', self.work])
         self.git('config', 'user.email', 'e2e@orc8r.test')
         self.git('config', 'user.name', 'e2e')
         self.git('add', '-A')
         self.git('commit', '-q', '-m', 'the lab network')
+        # the server line changes once syncd has its port: not for commits
+        self.git('update-index', '--skip-worktree', '.orc8r/config.yaml')
         run(['git', 'clone', '-q', '--bare', self.work, self.remote])
         self.git('remote', 'add', 'origin', self.remote)
         self.git('fetch', '-q', 'origin')
         self.git('branch', '-q', '-u', 'origin/main')
+
+    def write_cli_config(self):
+        os.makedirs(os.path.join(self.work, '.orc8r'), exist_ok=True)
+        with open(os.path.join(self.work, '.orc8r', 'config.yaml'), 'w') as f:
+            f.write('apiVersion: orc8r/v1\nkind: RepoConfig\n'
+                    + (f'server: {self.api}\n' if self.api else '')
+                    + 'ca: ../pki/ca.crt\ntoken_file: ../api.token\n')
 
     def make_pki(self):
         self.orc8r('pki', 'init', self.pki, '--host', '127.0.0.1', '--host', 'localhost')
@@ -187,6 +204,7 @@ class World:
                '--listen', f'127.0.0.1:{self.ports["listen"]}',
                '--bootstrap', f'127.0.0.1:{self.ports["bootstrap"]}',
                '--api', f'127.0.0.1:{self.ports["api"]}',
+               '--ports-file', self.ports_file,
                '--webhook-secret-file', self.secret_file]
         if self.verbose_syncd:
             cmd.append('-v')
@@ -194,7 +212,14 @@ class World:
 
     def start_syncd(self):
         os.makedirs(self.sstate, exist_ok=True)
-        self.start('syncd', self.syncd_cmd(), os.path.join(self.root, 'syncd.log'))
+        if os.path.exists(self.ports_file):
+            os.unlink(self.ports_file)
+        p = self.start('syncd', self.syncd_cmd(), os.path.join(self.root, 'syncd.log'))
+        ports = wait_for_ports(self.ports_file, p)
+        self.ports = {k: int(v.rsplit(':', 1)[1]) for k, v in ports.items()}
+        if not self.api:
+            self.api = f'https://{ports["api"]}'
+            self.write_cli_config()
         wait_for('syncd /readyz', lambda: self.http('GET', '/readyz', raw=True)[0] == 200)
 
     def agwd_cmd(self, n, tokens):

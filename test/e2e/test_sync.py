@@ -14,7 +14,7 @@ import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, World, run, wait_for  # noqa: E402
+from harness import BIN, Failure, World, run, wait_for, wait_for_ports  # noqa: E402
 
 AGWS = 6
 OLD_KI = '6b0d549b6f03675a1600a35a099950d8'       # subscriber 001010000000005
@@ -448,6 +448,44 @@ def case_api_cert(w):
              lambda: 'operator certificate refused' in syncd_log(w)
              and 'revoked' in syncd_log(w))
     check(w.status()['summary']['in_sync'] == AGWS, 'the token stopped working')
+
+
+def case_ports(w):
+    """Two more syncd started at once, every listener on port 0: both come
+    up on ports of their own, and each one's --ports-file names the ports it
+    really serves on."""
+    w.wait_converged()
+    started = []
+    for i in (1, 2):
+        d = os.path.join(w.root, f'syncd{i}')
+        os.makedirs(d)
+        pf = os.path.join(d, 'ports.json')
+        cmd = [os.path.join(BIN, 'syncd'), '--pki', w.pki, '--state-dir', d,
+               '--repo-url', w.remote, '--repo-poll', '0',
+               '--webhook-secret-file', w.secret_file, '--ports-file', pf,
+               '--listen', '127.0.0.1:0', '--bootstrap', '127.0.0.1:0',
+               '--api', '127.0.0.1:0']
+        started.append((w.start(f'syncd{i}', cmd, os.path.join(d, 'syncd.log')), pf))
+    seen = set(w.ports.values())
+    for p, pf in started:
+        ports = wait_for_ports(pf, p)
+        check(sorted(ports) == ['api', 'bootstrap', 'listen'], ports)
+        for name, addr in ports.items():
+            host, port = addr.rsplit(':', 1)
+            check(host == '127.0.0.1' and 0 < int(port) < 65536, f'{name}: {addr}')
+            check(int(port) not in seen, f'{name}: port {port} named twice')
+            seen.add(int(port))
+        for name in ('listen', 'bootstrap'):
+            socket.create_connection(ports[name].rsplit(':', 1), timeout=10).close()
+
+        def ready(api=ports['api']):
+            req = urllib.request.Request(f'https://{api}/readyz')
+            with urllib.request.urlopen(req, context=w.ctx, timeout=10) as r:
+                return r.status == 200
+        wait_for(f'syncd on {ports["api"]} /readyz', ready)
+    for i in (1, 2):
+        code = w.stop(f'syncd{i}')
+        check(code == 0, f'syncd{i} exited {code} on SIGTERM')
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}

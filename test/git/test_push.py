@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_push.py - o8_git_commit_all + o8_git_push (lib/repo/git.h) against a real
-remote: a bare repository over file://, or a `git daemon
---enable=receive-pack` started here on 127.0.0.1 and pushed to over git://.
+remote: a bare repository over file://, or `git daemon --inetd
+--enable=receive-pack` behind a port held here on 127.0.0.1, over git://.
 
 usage: test_push.py --transport file|daemon GIT_PUSH_TOOL
 
@@ -16,12 +16,11 @@ import http.server
 import os
 import shutil
 import signal
-import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 TOOL = None
 ENV = None
@@ -311,14 +310,6 @@ def case_http_credentials(tmp, remote):
 
 # --- the transports --------------------------------------------------------
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def stop(proc):
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -338,24 +329,39 @@ def die_with_parent():
         pass
 
 
-def start_daemon(base, log):
-    """git daemon on a free port; returns once the port accepts connections."""
-    for _ in range(5):
-        port = free_port()
-        proc = subprocess.Popen(
-            ["git", "daemon", "--enable=receive-pack", "--export-all", "--reuseaddr",
-             "--base-path=" + base, "--listen=127.0.0.1", "--port=%d" % port,
-             "--informative-errors", base],
-            env=ENV, stdout=log, stderr=log, preexec_fn=die_with_parent)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return proc, port
-            except OSError:
-                time.sleep(0.02)
-        stop(proc)      # the port was taken meanwhile, or it hung: another
-    raise AssertionError("git daemon did not start")
+class GitDaemon(socketserver.ThreadingTCPServer):
+    """`git daemon --inetd` per connection, behind a socket this test binds
+    to port 0 and keeps open: no other process can take the port between
+    its choice and the first connection.  (git daemon cannot be handed a
+    listening socket, and --port=0 would not say which port it got; in
+    --inetd mode it serves the connection on its stdin and stdout.)"""
+
+    def __init__(self, base, log):
+        super().__init__(("127.0.0.1", 0), _GitDaemonConnection)
+        self.cmd = ["git", "daemon", "--inetd", "--log-destination=stderr",
+                    "--enable=receive-pack", "--export-all", "--base-path=" + base,
+                    "--informative-errors", base]
+        self.log = log
+        self.port = self.server_address[1]
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        """Stops accepting, then waits for the connections being served."""
+        self.shutdown()
+        self.server_close()
+        self.thread.join()
+
+
+class _GitDaemonConnection(socketserver.BaseRequestHandler):
+    def handle(self):
+        proc = subprocess.Popen(self.server.cmd, stdin=self.request, stdout=self.request,
+                                stderr=self.server.log, env=ENV,
+                                preexec_fn=die_with_parent)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            stop(proc)      # a hung client: the case fails on its own
 
 
 CASES = [case_push, case_remote_moved_clean, case_remote_moved_conflict,
@@ -392,8 +398,8 @@ def main():
             try:
                 remote = Remote(d)
                 if a.transport == "daemon":
-                    daemon, port = start_daemon(remote.base, log)
-                    remote.url = "git://127.0.0.1:%d/origin.git" % port
+                    daemon = GitDaemon(remote.base, log)
+                    remote.url = "git://127.0.0.1:%d/origin.git" % daemon.port
                 else:
                     remote.url = "file://" + remote.path
                 case(d, remote)
@@ -403,11 +409,11 @@ def main():
                 print("not ok %d - %s\n# %s" % (i, case.__doc__, e))
             finally:
                 if daemon:
-                    stop(daemon)
+                    daemon.close()
                     daemon = None
     finally:
         if daemon:
-            stop(daemon)
+            daemon.close()
         log.close()
         if FAILED and a.transport == "daemon":
             with open(os.path.join(tmp, "daemon.log")) as f:

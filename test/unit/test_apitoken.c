@@ -167,9 +167,8 @@ static void create__refuses_duplicates_and_bad_input(void **state)
 	struct fx *fx = *state;
 	struct o8_err err = O8_ERR_INIT;
 	char *tok = create(fx->path, "ci", O8_APITOKEN_READ), *again = NULL;
-	char before[4096];
+	char *before = strdup(slurp(fx->path));
 
-	snprintf(before, sizeof(before), "%s", slurp(fx->path));
 	assert_int_equal(o8_apitoken_create(&again, fx->path, "ci", O8_APITOKEN_WRITE, &err),
 			 O8_ECONFLICT);
 	assert_null(again);
@@ -181,6 +180,7 @@ static void create__refuses_duplicates_and_bad_input(void **state)
 	assert_int_equal(o8_apitoken_create(&again, fx->path, "x", O8_APITOKEN_NONE, &err),
 			 O8_EINVALID);
 	assert_string_equal(slurp(fx->path), before);
+	free(before);
 	free(tok);
 }
 
@@ -276,7 +276,7 @@ static void refresh__sees_new_and_removed_tokens_and_fails_closed(void **state)
 	struct o8_apitoken_set *set = NULL;
 	struct o8_err err = O8_ERR_INIT;
 	char *a = create(fx->path, "a", O8_APITOKEN_READ), *b;
-	char keep[4096];
+	char *keep;
 
 	assert_int_equal(o8_apitoken_load(&set, fx->path, &err), O8_OK);
 	assert_true(o8_apitoken_check(set, a, NULL, NULL));
@@ -286,13 +286,14 @@ static void refresh__sees_new_and_removed_tokens_and_fails_closed(void **state)
 	assert_true(o8_apitoken_check(set, b, NULL, NULL));
 
 	/* a broken file: nothing is allowed until it is fixed */
-	snprintf(keep, sizeof(keep), "%s", slurp(fx->path));
+	keep = strdup(slurp(fx->path));
 	spit(fx->path, "garbage\n", 0600);
 	assert_int_equal(o8_apitoken_refresh(set, &err), O8_EINVALID);
 	assert_int_equal(o8_apitoken_count(set), 0);
 	assert_false(o8_apitoken_check(set, a, NULL, NULL));
 	o8_err_clear(&err);
 	spit(fx->path, keep, 0600);
+	free(keep);
 	assert_int_equal(o8_apitoken_refresh(set, &err), O8_OK);
 	assert_true(o8_apitoken_check(set, a, NULL, NULL));
 
@@ -387,13 +388,13 @@ static void cert__grant_again_same_role_other_role_or_token(void **state)
 	struct fx *fx = *state;
 	struct o8_err err = O8_ERR_INIT;
 	struct o8_apitoken_set *set = NULL;
-	char before[4096], *tok, *again = NULL;
+	char *before, *tok, *again = NULL;
 	bool added = true;
 
 	spit(fx->path, "# operators\nread alice cert", 0600);  /* no final newline */
 	tok = create(fx->path, "ci", O8_APITOKEN_READ);
 	assert_memory_equal(slurp(fx->path), "# operators\nread alice cert\nread ci ", 36);
-	snprintf(before, sizeof(before), "%s", slurp(fx->path));
+	before = strdup(slurp(fx->path));
 
 	/* a renewal: the same role again changes nothing */
 	assert_false(grant(fx->path, "alice", O8_APITOKEN_READ));
@@ -429,6 +430,7 @@ static void cert__grant_again_same_role_other_role_or_token(void **state)
 	assert_int_equal(o8_apitoken_refresh(set, &err), O8_OK);
 	assert_true(o8_apitoken_check_cert(set, "bob", NULL));
 	o8_apitoken_free(set);
+	free(before);
 	free(tok);
 }
 

@@ -298,56 +298,21 @@ static enum o8_rc value_err(const struct value *v, struct o8_err *err,
 			  v->env ? " in " : "", v->env ? v->env : "", detail);
 }
 
-static bool is_loopback(const char *host)
-{
-	static const char *const hosts[] = { "127.0.0.1", "localhost", "[::1]", "::1" };
-	size_t i;
-
-	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
-		if (!strcmp(host, hosts[i]))
-			return true;
-	return false;
-}
-
-/*
- * The token goes to this URL in every request: http(s) only, nothing in it
- * that looks like a credential, plain http only to this machine.
- */
+/* The token goes to this URL in every request (repocfg says what is refused). */
 static enum o8_rc check_server(struct o8_api *c, const struct value *v,
 			       struct o8_err *err)
 {
-	char *scheme = NULL, *host = NULL, *extra = NULL;
-	enum o8_rc rc = O8_OK;
-	CURLU *u = curl_url();
+	const char *why = o8_repocfg_server_problem(v->s);
 	size_t n;
 
-	if (!u)
+	if (why)
+		return value_err(v, err, "bad syncd server", why);
+	if (!(c->server = strdup(v->s)))
 		return oom(err);
-	if (curl_url_set(u, CURLUPART_URL, v->s, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = value_err(v, err, "bad syncd server", "not a URL like https://HOST:7445");
-	} else if (curl_url_get(u, CURLUPART_USER, &extra, 0) == CURLUE_OK) {
-		/* not echoed: it holds a user name and maybe a password */
-		rc = value_err(v, err, "bad syncd server", "the URL must not hold a user name");
-	} else if (strcmp(scheme, "https") && !(!strcmp(scheme, "http") && is_loopback(host))) {
-		rc = value_err(v, err, "bad syncd server",
-			       "use https (plain http only to 127.0.0.1, for tests): the token would travel in clear");
-	} else if (!(c->server = strdup(v->s))) {
-		rc = oom(err);
-	} else {
-		n = strlen(c->server);
-		while (n && c->server[n - 1] == '/')
-			c->server[--n] = '\0';
-		if (strchr(c->server, '?') || strchr(c->server, '#'))
-			rc = value_err(v, err, "bad syncd server",
-				       "the URL must not hold a query or a fragment");
-	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(extra);
-	curl_url_cleanup(u);
-	return rc;
+	n = strlen(c->server);
+	while (n && c->server[n - 1] == '/')
+		c->server[--n] = '\0';
+	return O8_OK;
 }
 
 /* A token goes into a header line: printable ASCII, no spaces. */

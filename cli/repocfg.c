@@ -106,11 +106,7 @@ static bool is_loopback(const char *host)
 	return false;
 }
 
-/*
- * Why the API client would refuse url, in its words, or NULL.  Parsing
- * only: no name is resolved, nothing is sent.
- */
-static const char *server_problem(const char *url)
+const char *o8_repocfg_server_problem(const char *url)
 {
 	char *scheme = NULL, *host = NULL, *user = NULL;
 	const char *why = NULL;
@@ -146,7 +142,7 @@ static enum o8_rc check_value(struct parse *p, int i, const struct o8_node *v,
 	if (kd->want && strcmp(s, kd->want))
 		rc = o8_diags_add(p->d, O8_REPOCFG_PATH, v->line, v->col, NULL, NULL,
 				  "unknown %s '%s' (expected '%s')", kd->name, s, kd->want);
-	else if (i == O8_RCK_SERVER && (why = server_problem(s)))
+	else if (i == O8_RCK_SERVER && (why = o8_repocfg_server_problem(s)))
 		rc = o8_diags_add(p->d, O8_REPOCFG_PATH, v->line, v->col, NULL, NULL,
 				  "bad syncd server: %s", why);
 	return rc ? o8_err_set(err, O8_ERR, NULL, 0, 0, "out of memory") : O8_OK;

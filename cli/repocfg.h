@@ -91,6 +91,15 @@ void o8_repocfg_done(struct o8_repocfg *cfg);
  * fine).  A file that cannot be read is a finding too, since validate
  * reports every problem of the repository.  O8_ERR only when out of memory.
  */
+/*
+ * Why a `server` URL is refused (static text), or NULL when it is fine:
+ * http(s) only, no user name or password in it, plain http only to this
+ * machine (the token would travel in clear), no query or fragment.  Parsing
+ * only: no name is resolved, nothing is sent.  The API client and validate
+ * both ask this, so they cannot disagree.
+ */
+const char *o8_repocfg_server_problem(const char *url);
+
 enum o8_rc o8_repocfg_check(const char *root, struct o8_diags *d,
 			    struct o8_err *err);
 

@@ -87,11 +87,6 @@ enum o8_rc o8_repocfg_parse(struct o8_repocfg *cfg, const char *buf, size_t len,
 void o8_repocfg_done(struct o8_repocfg *cfg);
 
 /*
- * Checks <root>/.orc8r/config.yaml in strict mode (a missing file is
- * fine).  A file that cannot be read is a finding too, since validate
- * reports every problem of the repository.  O8_ERR only when out of memory.
- */
-/*
  * Why a `server` URL is refused (static text), or NULL when it is fine:
  * http(s) only, no user name or password in it, plain http only to this
  * machine (the token would travel in clear), no query or fragment.  Parsing
@@ -100,6 +95,11 @@ void o8_repocfg_done(struct o8_repocfg *cfg);
  */
 const char *o8_repocfg_server_problem(const char *url);
 
+/*
+ * Checks <root>/.orc8r/config.yaml in strict mode (a missing file is
+ * fine).  A file that cannot be read is a finding too, since validate
+ * reports every problem of the repository.  O8_ERR only when out of memory.
+ */
 enum o8_rc o8_repocfg_check(const char *root, struct o8_diags *d,
 			    struct o8_err *err);
 

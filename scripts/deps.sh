@@ -21,6 +21,7 @@ packages=(
 	libcurl4-gnutls-dev                 # cli/forge.c: plan comment via the GitHub/GitLab API
 	libgit2-dev                         # lib/repo/git.c: revisions, commit, push (git: test/git daemon)
 	libsqlite3-dev                      # syncd/store_sqlite.c: syncd's store
+	libpq-dev postgresql                # syncd/store_pg.c; test/pg: initdb + pg_ctl (PostgreSQL 15) run its tests
 	gnutls-bin                          # test: certtool checks the PKI (lib/proto/pki.c) independently
 	libuv1-dev libmicrohttpd-dev        # syncd, agwd: event loops; syncd's HTTP API and bootstrap port
 )

@@ -4,9 +4,12 @@
  */
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "util/log.h"
 
 struct o8_store {
 	const struct o8_store__ops *ops;
@@ -14,17 +17,18 @@ struct o8_store {
 };
 
 /*
- * URL schemes.  A backend of NULL is a scheme we know but do not build yet:
- * better a clear "not supported" than treating "postgresql://..." as the
- * name of an SQLite file.
+ * URL schemes.  SQLite's backend gets the path after "sqlite:"; libpq
+ * parses a whole "postgresql://" URL itself (user, host list, port,
+ * database, parameters such as sslmode), so it gets the URL unchanged.
  */
 static const struct {
 	const char *scheme;
 	const struct o8_store__ops *ops;
+	bool whole_url;
 } schemes[] = {
-	{ "postgres", NULL },
-	{ "postgresql", NULL },
-	{ "sqlite", &o8_store__sqlite },
+	{ "postgres", &o8_store__pg, true },
+	{ "postgresql", &o8_store__pg, true },
+	{ "sqlite", &o8_store__sqlite, false },
 };
 
 /*
@@ -49,6 +53,14 @@ static size_t scheme_len(const char *url)
 	return 0;
 }
 
+/* url as messages may show it: without a user or password. */
+static const char *shown(const char *url, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", url);
+	o8_redact_urls(buf);
+	return buf;
+}
+
 enum o8_rc o8_store_open_opts(struct o8_store **out, const char *url,
 			      const struct o8_store_opts *opts,
 			      struct o8_err *err)
@@ -59,6 +71,7 @@ enum o8_rc o8_store_open_opts(struct o8_store **out, const char *url,
 	struct o8_store *s;
 	enum o8_rc rc;
 	size_t n, i;
+	char buf[512];
 
 	*out = NULL;
 	if (!url || !*url)
@@ -75,18 +88,14 @@ enum o8_rc o8_store_open_opts(struct o8_store **out, const char *url,
 		if (i == sizeof(schemes) / sizeof(schemes[0]))
 			return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
 					  "cannot open the store '%s': unknown "
-					  "scheme '%.*s' (use sqlite:PATH or a "
-					  "path; write './%s' for a file of that "
-					  "name)", url, (int)n, url, url);
-		if (!schemes[i].ops)
-			return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
-					  "cannot open the store '%.*s:...': "
-					  "this orc8r has no %s backend yet "
-					  "(use sqlite:PATH)", (int)n, url,
-					  schemes[i].scheme);
+					  "scheme '%.*s' (use sqlite:PATH, a path "
+					  "or postgresql://...; write './%s' for a "
+					  "file of that name)",
+					  shown(url, buf, sizeof(buf)), (int)n, url,
+					  shown(url, buf, sizeof(buf)));
 		ops = schemes[i].ops;
-		target = url + n + 1;
-		if (!*target)
+		target = schemes[i].whole_url ? url : url + n + 1;
+		if (!url[n + 1])
 			return o8_err_set(err, O8_EINVALID, NULL, 0, 0,
 					  "cannot open the store '%s': no "
 					  "path after the scheme", url);
@@ -94,7 +103,8 @@ enum o8_rc o8_store_open_opts(struct o8_store **out, const char *url,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0,
-				  "cannot open the store '%s': out of memory", url);
+				  "cannot open the store '%s': out of memory",
+				  shown(url, buf, sizeof(buf)));
 	s->ops = ops;
 	rc = ops->open(&s->impl, target, &o, err);
 	if (rc != O8_OK) {

@@ -2,12 +2,14 @@
  * store.h - syncd's memory: what each AGW acked, its last state report,
  * the audit log.  What survives a restart of syncd.
  *
- * One interface, several backends chosen by URL: "sqlite:/var/lib/orc8r/
- * syncd.db" or a plain path (SQLite, syncd/store_sqlite.c) today,
- * "postgresql://..." later (several syncd replicas sharing one database).
- * The functions below check their arguments and hand over to the backend
- * through a table of operations, so every backend passes the same tests
- * (test/unit/test_store.c).
+ * One interface, two backends chosen by URL: "sqlite:/var/lib/orc8r/
+ * syncd.db" or a plain path (SQLite, syncd/store_sqlite.c: the default, no
+ * set-up), and "postgresql://..." or "postgres://..." (libpq's URL:
+ * syncd/store_pg.c, a database that outlives the machine or pod).  Both
+ * keep the same schema with the same migration steps.  The functions below
+ * check their arguments and hand over to the backend through a table of
+ * operations, so every backend passes the same tests
+ * (test/unit/test_store.c, run as unit/test_store and pg/test_store).
  *
  * Data:
  * - an agent per (network, gateway): the version and commit it acked
@@ -55,7 +57,8 @@ struct o8_store;
 struct o8_store_opts {
 	unsigned busy_timeout_ms;       /* how long to wait for another
 					   writer before failing with
-					   "database is locked" */
+					   "database is locked" (PostgreSQL:
+					   lock_timeout) */
 	unsigned report_history;        /* state reports kept per agent
 					   (KPI history); 0 keeps none */
 };
@@ -64,7 +67,10 @@ struct o8_store_opts {
 
 /*
  * Opens (creating it if needed) the store at url: "sqlite:PATH" or a plain
- * PATH (a relative path containing ':' must start with "./").  A new or
+ * PATH (a relative path containing ':' must start with "./"), or a
+ * PostgreSQL URL (the database must exist; syncd creates the tables in it;
+ * what the URL leaves out libpq takes from PGHOST, PGPASSWORD, ~/.pgpass
+ * and so on).  Messages never show the URL's user or password.  A new or
  * older database is migrated to this orc8r's schema; one written by a
  * newer orc8r is refused with O8_ECONFLICT, and a database that is not an
  * orc8r store with O8_EINVALID.  An unknown or unsupported URL scheme is
@@ -89,7 +95,10 @@ enum o8_rc o8_store_begin(struct o8_store *s, struct o8_err *err);
 enum o8_rc o8_store_commit(struct o8_store *s, struct o8_err *err);
 enum o8_rc o8_store_rollback(struct o8_store *s, struct o8_err *err);
 
-/* Checks the database's consistency (SQLite: integrity and foreign keys). */
+/*
+ * Checks the database's consistency (SQLite: integrity and foreign keys;
+ * PostgreSQL checks those itself: that the schema is still ours).
+ */
 enum o8_rc o8_store_check(struct o8_store *s, struct o8_err *err);
 
 /* --- agents -------------------------------------------------------------- */
@@ -290,7 +299,7 @@ enum o8_rc o8_store_events_list(struct o8_store *s,
 						 void *payload),
 				void *payload, struct o8_err *err);
 
-/* --- backend interface: for lib/store*.c only ---------------------------- */
+/* --- backend interface: for syncd/store*.c only -------------------------- */
 
 /*
  * A backend's operations.  impl is what its open returned.  store.c has
@@ -358,5 +367,6 @@ struct o8_store__ops {
 };
 
 extern const struct o8_store__ops o8_store__sqlite;
+extern const struct o8_store__ops o8_store__pg;
 
 #endif

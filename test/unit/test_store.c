@@ -1,9 +1,11 @@
 /* store: syncd's memory keeps what was acked across restarts and crashes,
  * refuses what would move an AGW back, and is all or nothing per write.
  *
- * The "store__" cases use only store.h and a URL, so a later backend
- * (PostgreSQL) runs them too by adding a group with its own setup; the
- * "store_sqlite__" cases look inside the SQLite file. */
+ * The "store__" cases use only store.h and a URL, and run against each
+ * backend: SQLite by default (ctest's unit/test_store), PostgreSQL when
+ * O8_TEST_PG is set (pg/test_store: test/pg/with-postgres starts a server
+ * and sets PGHOST and PGUSER; each case gets a database of its own).  The
+ * "store_sqlite__" and "store_pg__" cases look inside their database. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -28,18 +31,52 @@
 struct fx {
 	char dir[64];
 	char path[128];         /* the SQLite file */
+	char db[64];            /* the PostgreSQL database ("": SQLite) */
 	char url[160];          /* what the generic cases open */
 };
 
+static bool on_pg(void)
+{
+	return getenv("O8_TEST_PG") != NULL;
+}
+
+/* Runs sql in database db of the test server (PGHOST, PGUSER). */
+static void pg_exec(const char *db, const char *sql)
+{
+	char conninfo[96];
+	PGconn *c;
+	PGresult *r;
+
+	snprintf(conninfo, sizeof(conninfo), "dbname=%s", db);
+	c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect to %s: %s", db, PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
 static int setup(void **state)
 {
+	static unsigned n;
 	struct fx *f = calloc(1, sizeof(*f));
+	char sql[128];
 
 	assert_non_null(f);
 	strcpy(f->dir, "/tmp/o8-store-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/syncd.db", f->dir);
 	snprintf(f->url, sizeof(f->url), "sqlite:%s", f->path);
+	if (on_pg()) {
+		snprintf(f->db, sizeof(f->db), "o8_store_%ld_%u", (long)getpid(), n++);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+		pg_exec("postgres", sql);
+		/* no host: libpq takes PGHOST, as syncd would */
+		snprintf(f->url, sizeof(f->url), "postgresql:///%s", f->db);
+	}
 	*state = f;
 	return 0;
 }
@@ -51,6 +88,10 @@ static int teardown(void **state)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
+	if (*f->db) {
+		snprintf(cmd, sizeof(cmd), "DROP DATABASE %s WITH (FORCE)", f->db);
+		pg_exec("postgres", cmd);
+	}
 	free(f);
 	return 0;
 }
@@ -337,9 +378,16 @@ static void store_sqlite__url_forms(void **state)
 	} bad[] = {
 		{ "", O8_EINVALID, "no URL" },
 		{ "sqlite:", O8_EINVALID, "no path" },
-		{ "postgresql://db.example/orc8r", O8_EINVALID, "no postgresql backend" },
-		{ "postgres://db.example/orc8r", O8_EINVALID, "no postgres backend" },
-		{ "mysql://db.example/orc8r", O8_EINVALID, "unknown scheme 'mysql'" },
+		/* nothing listens on port 1: libpq's own message, the
+		 * database named by host/dbname, the password nowhere */
+		{ "postgresql://o8:hunter2@127.0.0.1:1/orc8r", O8_ERR,
+		  "cannot open '127.0.0.1/orc8r': connection to server at "
+		  "\"127.0.0.1\", port 1 failed: Connection refused" },
+		{ "postgres://o8:hunter2@127.0.0.1:1/orc8r?sslmode=disable", O8_ERR,
+		  "cannot open '127.0.0.1/orc8r'" },
+		{ "postgresql:", O8_EINVALID, "no path" },
+		{ "mysql://o8:hunter2@db.example/orc8r", O8_EINVALID,
+		  "unknown scheme 'mysql'" },
 	};
 	struct fx *f = *state;
 	struct o8_err e = O8_ERR_INIT;
@@ -353,6 +401,8 @@ static void store_sqlite__url_forms(void **state)
 		assert_null(s);
 		if (!strstr(e.msg, bad[i].msg))
 			fail_msg("'%s': %s", bad[i].url, e.msg);
+		if (strstr(e.msg, "hunter2"))
+			fail_msg("'%s': the password is in '%s'", bad[i].url, e.msg);
 	}
 	/* "sqlite:PATH" and PATH are the same file */
 	s = open_ok(f);
@@ -516,9 +566,15 @@ static void store__failing_statement_rolls_back(void **state)
 	a.digests = &d;
 	a.ndigests = 1;
 	assert_int_equal(o8_store_agent_ack(s, "lab", "agw-1", &a, &e), O8_EINVALID);
-	assert_string_equal(e.msg, "cannot record the ack of lab/agw-1: record 500 "
-			    "(kind 6, key ''): CHECK constraint failed: "
-			    "key_not_empty");
+	if (on_pg())
+		assert_string_equal(e.msg, "cannot record the ack of lab/agw-1: "
+				    "record 500 (kind 6, key ''): new row for "
+				    "relation \"acked_records\" violates check "
+				    "constraint \"key_not_empty\"");
+	else
+		assert_string_equal(e.msg, "cannot record the ack of lab/agw-1: record 500 "
+				    "(kind 6, key ''): CHECK constraint failed: "
+				    "key_not_empty");
 	v2[500].key = key500;
 
 	/* nothing of v2 happened */
@@ -617,7 +673,7 @@ static void crash_child(const char *url, int fd, uint64_t from)
 	}
 }
 
-static void store_sqlite__kill9_leaves_old_or_new(void **state)
+static void store__kill9_leaves_old_or_new(void **state)
 {
 	struct fx *f = *state;
 	struct o8_store_record *want = mkrecs(CRASH_KEYS, "IMSI00101", 0);
@@ -713,6 +769,169 @@ static void store_sqlite__locked_error_names_the_ack(void **state)
 	assert_int_equal(ack(s, "lab", "agw-1", 1, r, 3, true, &e), O8_OK);
 	o8_store_close(s);
 	freerecs(r, 3);
+}
+
+/* --- raw PostgreSQL, to look inside or tamper ------------------------ */
+
+/* The first column of the first row in database db, as text ("" for none). */
+static void pg_query1(const char *db, const char *sql, char *buf, size_t len)
+{
+	char conninfo[96];
+	PGconn *c;
+	PGresult *r;
+
+	snprintf(conninfo, sizeof(conninfo), "dbname=%s", db);
+	c = PQconnectdb(conninfo);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect to %s: %s", db, PQerrorMessage(c));
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	buf[0] = '\0';
+	if (PQntuples(r) && !PQgetisnull(r, 0, 0))
+		snprintf(buf, len, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void store_pg__migrations_create_schema(void **state)
+{
+	static const char *const tables[] = {
+		"agents", "agent_digests", "acked_records", "reports",
+		"report_history", "events", "schema_version",
+	};
+	struct fx *f = *state;
+	struct o8_store *s = open_ok(f);
+	char sql[160], got[32];
+	size_t i;
+
+	o8_store_close(s);
+	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_tables WHERE"
+			 " schemaname = 'public' AND tablename = '%s'", tables[i]);
+		pg_query1(f->db, sql, got, sizeof(got));
+		if (strcmp(got, "1"))
+			fail_msg("table %s: %s", tables[i], got);
+	}
+	pg_query1(f->db, "SELECT version FROM schema_version", got, sizeof(got));
+	assert_string_equal(got, "1");
+	/* opening again migrates nothing */
+	s = open_ok(f);
+	o8_store_close(s);
+	pg_query1(f->db, "SELECT count(*) FROM schema_version", got, sizeof(got));
+	assert_string_equal(got, "1");
+}
+
+static void store_pg__newer_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	struct o8_err e = O8_ERR_INIT;
+	struct o8_store *s = open_ok(f);
+	char want[200];
+
+	o8_store_close(s);
+	pg_exec(f->db, "UPDATE schema_version SET version = 99");
+	s = NULL;
+	assert_int_equal(o8_store_open(&s, f->url, &e), O8_ECONFLICT);
+	assert_null(s);
+	snprintf(want, sizeof(want), "cannot open '%s/%s': its schema version is "
+		 "99, newer than this orc8r's (1)", getenv("PGHOST"), f->db);
+	if (strncmp(e.msg, want, strlen(want)))
+		fail_msg("%s", e.msg);
+}
+
+static void store_pg__foreign_database_refused(void **state)
+{
+	struct fx *f = *state;
+	struct o8_err e = O8_ERR_INIT;
+	struct o8_store *s = NULL;
+	char got[32];
+
+	pg_exec(f->db, "CREATE TABLE customers (id INTEGER)");
+	assert_int_equal(o8_store_open(&s, f->url, &e), O8_EINVALID);
+	assert_null(s);
+	assert_non_null(strstr(e.msg, "it is a PostgreSQL database but not an "
+			       "orc8r store (it has tables and no schema_version)"));
+	/* and we left it as it was */
+	pg_query1(f->db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+		  got, sizeof(got));
+	assert_string_equal(got, "1");
+
+	o8_err_clear(&e);
+	assert_int_equal(o8_store_open(&s, "postgresql:///o8_no_such_database", &e),
+			 O8_ERR);
+	assert_non_null(strstr(e.msg, "database \"o8_no_such_database\" does not exist"));
+}
+
+/*
+ * Another writer holding the agent's row: the ack waits busy_timeout_ms
+ * (lock_timeout), then fails naming what it was doing, and nothing of it
+ * stays.
+ */
+static void store_pg__locked_error_names_the_ack(void **state)
+{
+	struct fx *f = *state;
+	struct o8_store_opts o = O8_STORE_OPTS_INIT;
+	struct o8_err e = O8_ERR_INIT;
+	struct o8_store *s = NULL;
+	struct o8_store_record *r = mkrecs(3, "k", 1);
+	char conninfo[96];
+	PGconn *other;
+	PGresult *res;
+
+	o.busy_timeout_ms = 20;
+	assert_int_equal(o8_store_open_opts(&s, f->url, &o, &e), O8_OK);
+	assert_int_equal(o8_store_agent_upsert_seen(s, "lab", "agw-1", 1, NULL, &e),
+			 O8_OK);
+	snprintf(conninfo, sizeof(conninfo), "dbname=%s", f->db);
+	other = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(other), CONNECTION_OK);
+	res = PQexec(other, "BEGIN; SELECT 1 FROM agents WHERE gateway = 'agw-1'"
+		     " FOR UPDATE");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	assert_int_equal(ack(s, "lab", "agw-1", 1, r, 3, true, &e), O8_ERR);
+	assert_string_equal(e.msg, "cannot record the ack of lab/agw-1: "
+			    "canceling statement due to lock timeout");
+	PQclear(PQexec(other, "ROLLBACK"));
+	PQfinish(other);
+	o8_err_clear(&e);
+	assert_int_equal(ack(s, "lab", "agw-1", 1, r, 3, true, &e), O8_OK);
+	assert_acked(s, "lab", "agw-1", 1);
+	o8_store_close(s);
+	freerecs(r, 3);
+}
+
+/* Several replicas starting on an empty database create the schema once. */
+static void store_pg__replicas_open_a_new_database_at_once(void **state)
+{
+	struct fx *f = *state;
+	pid_t pids[4];
+	char got[32];
+	int i, status;
+
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct o8_err e = O8_ERR_INIT;
+			struct o8_store *s = NULL;
+
+			if (o8_store_open(&s, f->url, &e) != O8_OK) {
+				fprintf(stderr, "replica %d: %s\n", i, e.msg);
+				_exit(1);
+			}
+			o8_store_close(s);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	pg_query1(f->db, "SELECT version FROM schema_version", got, sizeof(got));
+	assert_string_equal(got, "1");
 }
 
 /* --- agents, reports, events ----------------------------------------- */
@@ -1087,6 +1306,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(store__reports_overwrite_and_history, setup, teardown),
 		cmocka_unit_test_setup_teardown(store__events_newest_first_with_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(store__ack_10000_timing, setup, teardown),
+		cmocka_unit_test_setup_teardown(store__kill9_leaves_old_or_new, setup, teardown),
 	};
 	const struct CMUnitTest sqlite[] = {
 		cmocka_unit_test_setup_teardown(store_sqlite__migrations_create_schema, setup, teardown),
@@ -1094,11 +1314,21 @@ int main(void)
 		cmocka_unit_test_setup_teardown(store_sqlite__foreign_files_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_sqlite__url_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(store_sqlite__locked_error_names_the_ack, setup, teardown),
-		cmocka_unit_test_setup_teardown(store_sqlite__kill9_leaves_old_or_new, setup, teardown),
+	};
+	const struct CMUnitTest pg[] = {
+		cmocka_unit_test_setup_teardown(store_pg__migrations_create_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(store_pg__newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(store_pg__foreign_database_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(store_pg__locked_error_names_the_ack, setup, teardown),
+		cmocka_unit_test_setup_teardown(store_pg__replicas_open_a_new_database_at_once, setup, teardown),
 	};
 	int failed = 0;
 
-	failed += cmocka_run_group_tests_name("store", generic, NULL, NULL);
-	failed += cmocka_run_group_tests_name("store_sqlite", sqlite, NULL, NULL);
+	failed += cmocka_run_group_tests_name(on_pg() ? "store on postgresql"
+					      : "store on sqlite", generic, NULL, NULL);
+	if (on_pg())
+		failed += cmocka_run_group_tests_name("store_pg", pg, NULL, NULL);
+	else
+		failed += cmocka_run_group_tests_name("store_sqlite", sqlite, NULL, NULL);
 	return failed;
 }

@@ -204,6 +204,28 @@ static void ask_digests(struct syncd *s, struct syncd_agent *a, uint32_t mask)
 	o8_wire_built_free(env);
 }
 
+/*
+ * a's Hello claims a version above every one syncd issued.  Only a lost
+ * store explains that honestly: syncd then believes a gateway it declares
+ * but knows nothing of (and renumbers above it).  Anyone else -- a gateway
+ * syncd has a history with, or a number no syncd issues -- is refused, so
+ * no certificate can move (or wrap) the fleet's next version.
+ */
+static bool claim_credible(struct syncd *s, struct syncd_agent *a)
+{
+	char why[200];
+
+	if (!a->remembered && a->applied_version <= SYNCD_VERSION_MAX) {
+		s->max_version = a->applied_version;
+		return true;
+	}
+	snprintf(why, sizeof(why), "Hello claims version %llu, but syncd issued "
+		 "at most %llu", (unsigned long long)a->applied_version,
+		 (unsigned long long)s->max_version);
+	o8_conn_reject(a->link->conn, why);
+	return false;
+}
+
 /* Brings a to the current generation, if it is not there or on its way. */
 static void sync_agent(struct syncd *s, struct syncd_agent *a)
 {
@@ -222,6 +244,8 @@ static void sync_agent(struct syncd *s, struct syncd_agent *a)
 		return;         /* it refused this one: no push loop */
 	if (a->applied_version == s->cur->version && a->kd_known &&
 	    kd_equal(&a->kd, &g->kd))
+		return;
+	if (a->applied_version > s->max_version && !claim_credible(s, a))
 		return;
 	if (a->applied_version >= s->cur->version) {
 		/* ahead of us (our store was lost) or drifted at this very
@@ -288,8 +312,6 @@ static void on_hello(struct syncd *s, struct syncd_agent *a,
 		if (k > 0 && k < O8_REC__COUNT && h->digests[i]->digest.len == 32)
 			memcpy(a->kd.digest[k], h->digests[i]->digest.data, 32);
 	}
-	if (a->applied_version > s->max_version)
-		s->max_version = a->applied_version;
 	/* a generation in memory whose config it holds: diff from there */
 	gen_unref(&a->base);
 	for (int i = 0; i < 2; i++) {
@@ -327,6 +349,7 @@ static void on_ack(struct syncd *s, struct syncd_agent *a, const Orc8r__V1__Ack 
 	}
 	dg = o8_desired_find(g->d, a->network, a->gateway);
 	a->applied_version = ack->version;
+	a->remembered = true;
 	snprintf(a->applied_commit, sizeof(a->applied_commit), "%s", ack->commit);
 	if (dg) {
 		a->kd = dg->kd;
@@ -715,6 +738,12 @@ void syncd_fetch(struct syncd *s, const char *actor)
 		s->fetch_again = true;  /* a push arrived during a fetch */
 		return;
 	}
+	if (s->max_version >= SYNCD_VERSION_MAX) {
+		syncd_log(s, O8_LOG_ERROR, "version numbers exhausted at %llu: "
+			  "nothing more can be issued",
+			  (unsigned long long)s->max_version);
+		return;
+	}
 	s->fetching = true;
 	snprintf(s->fetch_actor, sizeof(s->fetch_actor), "%s", actor);
 	s->work_version = s->max_version + 1;
@@ -738,11 +767,16 @@ static void poll_fired(uv_timer_t *t)
 static enum o8_rc restore_agent(const struct o8_store_agent *sa, void *payload)
 {
 	struct syncd *s = payload;
-	struct syncd_agent *a = agent_get(s, sa->network, sa->gateway);
+	struct syncd_agent *a;
 
+	if (sa->acked_version > SYNCD_VERSION_MAX ||
+	    sa->desired_version > SYNCD_VERSION_MAX)
+		return O8_OK;   /* not a version syncd issues: forget the row */
+	a = agent_get(s, sa->network, sa->gateway);
 	if (!a)
 		return O8_ERR;
 	a->applied_version = sa->acked_version;
+	a->remembered = true;
 	snprintf(a->applied_commit, sizeof(a->applied_commit), "%s",
 		 sa->acked_commit ? sa->acked_commit : "");
 	a->failed_version = sa->failed_version;

@@ -81,6 +81,10 @@ struct syncd_agent {
 	int64_t report_at;
 	uint64_t bytes_sent;            /* over every connection */
 	char *cert_serial;
+	/* syncd's store knew it at start, or it acked a version since: syncd
+	 * then knows every version it was issued, and a Hello claiming one
+	 * above them is a lie, not a lost store */
+	bool remembered;
 };
 
 _Static_assert(sizeof(((struct syncd_agent *)0)->id) >=
@@ -108,7 +112,8 @@ struct syncd {
 
 	struct o8_strmap agents;        /* id -> struct syncd_agent */
 	struct syncd_gen *cur, *prev;
-	uint64_t max_version;           /* the highest version seen anywhere */
+	uint64_t max_version;           /* the highest version issued (or held by
+					   a declared AGW after a lost store) */
 
 	/* fetching */
 	uv_timer_t poll;
@@ -132,6 +137,10 @@ struct syncd {
 	bool ready, stopping;
 	uv_signal_t sigterm, sigint, sighup;
 };
+
+/* The highest version syncd issues: JSON numbers (the API) and the store's
+ * signed 64-bit integers hold it exactly, and max_version + 1 never wraps. */
+#define SYNCD_VERSION_MAX ((UINT64_C(1) << 53) - 1)
 
 /* A connection's link to its agent (known once its certificate passed). */
 struct syncd_link {

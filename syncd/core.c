@@ -424,6 +424,17 @@ static void on_state(struct syncd *s, struct syncd_agent *a,
 		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 }
 
+/* What a DigestReply left: up to the wire's limit per exchange, so it is
+ * not kept for the next one. */
+static void have_free(struct syncd_agent *a)
+{
+	for (size_t i = 0; i < a->nhave; i++)
+		free((char *)a->have[i].key);
+	free(a->have);
+	a->have = NULL;
+	a->nhave = a->caphave = 0;
+}
+
 static void on_digests(struct syncd *s, struct syncd_agent *a,
 		       const Orc8r__V1__DigestReply *r)
 {
@@ -466,9 +477,7 @@ static void on_digests(struct syncd *s, struct syncd_agent *a,
 		syncd_log(s, O8_LOG_ERROR, "%s: digests: %s", a->id, err.msg);
 	}
 	o8_desired_delta_done(&dd);
-	for (size_t i = 0; i < a->nhave; i++)
-		free((char *)a->have[i].key);
-	a->nhave = 0;
+	have_free(a);
 }
 
 /* --- connections ------------------------------------------------------------- */
@@ -566,9 +575,7 @@ static void on_closed(struct o8_conn *c, const char *why)
 		a->link = NULL;
 		a->hello_done = false;
 		a->awaiting_digests = false;
-		for (size_t i = 0; i < a->nhave; i++)
-			free((char *)a->have[i].key);
-		a->nhave = 0;
+		have_free(a);
 		gen_unref(&a->inflight);
 		gen_unref(&a->base);
 		if (why && !s->stopping) {

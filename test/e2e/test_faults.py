@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Failure, World, run, wait_for  # noqa: E402
-from test_sync import (AGWS, change_ki, check, closed_by_server, intruder,  # noqa: E402
+from test_sync import (AGWS, SIMS, change_ki, check, closed_by_server, intruder,  # noqa: E402
                        rejected, syncd_log, tls_connect, varint)
 
 SEED = int(os.environ.get('O8_FAULTS_SEED') or random.randrange(1 << 32))
@@ -107,6 +107,187 @@ def case_version(w):
     w.webhook()
     st = w.wait_converged(commit)
     check(st['version'] == v0 + 1, f'version {st["version"]} after {v0}')
+
+
+def recv_frame(s):
+    """One frame from syncd: (envelope field number, its message's bytes)."""
+    def exact(n):
+        b = b''
+        while len(b) < n:
+            chunk = s.recv(n - len(b))
+            if not chunk:
+                raise Failure('connection closed')
+            b += chunk
+        return b
+    env = exact(int.from_bytes(exact(4), 'big'))
+    return env[0] >> 3, env
+
+
+def welcomed(s):
+    num, _ = recv_frame(s)
+    check(num == 9, f'expected a Welcome, got message {num}')
+
+
+def send_until_closed(s, frame_bytes, limit):
+    """Sends frame_bytes up to limit times; the number sent before the peer
+    closed, or None when it never did."""
+    for i in range(limit):
+        try:
+            s.sendall(frame_bytes)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            return i
+    s.settimeout(10)
+    return limit if closed_by_server(s) else None
+
+
+def print_rss(what, before, peak, after):
+    print(f'{what}: RSS before {before // 1024} MiB, peak {peak // 1024} MiB, '
+          f'after {after // 1024} MiB', flush=True)
+
+
+def digest_entry(i):
+    return f_bytes(2, f_varint(1, 6) + f_bytes(2, f'{i:010d}') + f_bytes(3, bytes(32)))
+
+
+def case_digest_flood(w):
+    """An endless more=true DigestReply from a declared gateway: closed at
+    the wire's limit on one exchange, counted, and syncd's memory bounded."""
+    w.wait_converged()
+    commit = change_ki(w, 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb')
+    w.webhook()
+    st = w.wait_converged(commit)
+    w.stop('agwd')      # its own AGW would replace the hostile connection
+    crt, key, gid = gateway_cert(w)
+    pid = syncd_pid(w)
+    before, _ = rss_kib(pid)
+    rej = rejected(w)
+    s = tls_connect(w, crt, key)
+    # the previous version, with digests that match nothing: syncd asks
+    kd = b''.join(f_bytes(6, f_varint(1, k) + f_bytes(2, bytes(32))) for k in range(1, 8))
+    s.sendall(frame(1, f_varint(1, 1) + f_bytes(3, gid) + f_varint(4, st['version'] - 1) + kd))
+    welcomed(s)
+    num, _ = recv_frame(s)
+    check(num == 7, f'expected a DigestRequest, got message {num}')
+    n = RNG.randrange(60000, 90000)      # records per frame (~4 MiB)
+    print(f'{n} records per frame', flush=True)
+    reply = frame(8, b''.join(digest_entry(i) for i in range(n)) + f_varint(3, 1))
+    sent = send_until_closed(s, reply, 64)
+    check(sent is not None, 'an endless DigestReply was never refused')
+    after, peak = rss_kib(pid)
+    print_rss(f'syncd, {sent} frames of {len(reply)} bytes', before, peak, after)
+    wait_for('the refusal logged', lambda: 'DigestReply of more than 1048576 records'
+             in syncd_log(w))
+    wait_for('the refusal counted', lambda: rejected(w) > rej)
+    check(sent < 64, 'not refused before the sender ran out')
+    check(peak - before < 400 * 1024, f'syncd grew by {(peak - before) // 1024} MiB')
+    w.start_agwd()
+    commit = w.commit_push(SIMS, lambda t: t.replace('b' * 32, 'c' * 32, 1), 'again')
+    w.webhook()
+    w.wait_converged(commit)
+
+
+def case_kpi_flood(w):
+    """A StateReport of 400,000 KPIs (under the frame limit): refused at
+    once, counted, syncd's memory bounded and the fleet served."""
+    w.wait_converged()
+    crt, key = intruder(w, 'mallory')
+    pid = syncd_pid(w)
+    before, _ = rss_kib(pid)
+    rej = rejected(w)
+    s = tls_connect(w, crt, key)
+    s.sendall(hello('lab/mallory'))
+    welcomed(s)
+    kpis = b''.join(f_bytes(3, f_bytes(1, f'k{i:06d}') + f_double(2, float(i)))
+                    for i in range(400000))
+    report = frame(2, f_varint(1, 0) + f_varint(2, 1) + kpis)
+    print(f'StateReport of {len(report)} bytes', flush=True)
+    t0 = time.monotonic()
+    s.sendall(report)
+    s.settimeout(30)
+    check(closed_by_server(s), 'a StateReport of 400,000 KPIs was accepted')
+    took = time.monotonic() - t0
+    after, peak = rss_kib(pid)
+    print_rss(f'syncd, refused in {took:.2f} s', before, peak, after)
+    wait_for('the refusal logged', lambda: 'StateReport with 400000 KPIs, at most 256'
+             in syncd_log(w))
+    wait_for('the refusal counted', lambda: rejected(w) > rej)
+    check(peak - before < 400 * 1024, f'syncd grew by {(peak - before) // 1024} MiB')
+    t0 = time.monotonic()
+    check(w.converged(), 'the fleet was disturbed')
+    print(f'API answered in {time.monotonic() - t0:.3f} s', flush=True)
+
+
+def fake_syncd(w, delta_frame, limit, result):
+    """A TLS 1.3 server with syncd's certificate on a free port: takes one
+    AGW, welcomes it and sends delta_frame until it is closed (result['sent'])."""
+    import threading
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(os.path.join(w.pki, 'server.crt'), os.path.join(w.pki, 'server.key'))
+    ctx.load_verify_locations(os.path.join(w.pki, 'ca.crt'))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ls = socket.socket()
+    ls.bind(('127.0.0.1', 0))
+    ls.listen(4)
+    ls.settimeout(60)
+
+    def serve():
+        try:
+            raw, _ = ls.accept()
+            s = ctx.wrap_socket(raw, server_side=True)
+            num, _ = recv_frame(s)
+            check(num == 1, f'expected a Hello, got {num}')
+            s.sendall(frame(9, f_varint(1, 1) + f_bytes(2, 'fake') + f_varint(3, 1)))
+            result['welcomed'] = True
+            if not result['go'].wait(30):
+                raise Failure('never told to go')
+            result['sent'] = send_until_closed(s, delta_frame, limit)
+        except Exception as e:          # noqa: BLE001 - reported by the test
+            result['error'] = repr(e)
+        finally:
+            ls.close()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    return ls.getsockname()[1], th
+
+
+def case_delta_flood(w):
+    """An endless more=true ConfigDelta from a (fake) syncd: agwd closes the
+    connection at the wire's limit on one exchange, its memory bounded."""
+    import hashlib
+    w.wait_converged()
+    w.stop('agwd')
+    body = bytes(RNG.randrange(256) for _ in range(64)) * (4 << 14)   # 4 MiB
+    rec = (f_varint(1, 6) + f_bytes(2, 'lab') + f_bytes(3, '001010000000001')
+           + f_bytes(4, body) + f_bytes(5, hashlib.sha256(body).digest()))
+    delta = frame(5, f_varint(1, 0) + f_varint(2, 1) + f_bytes(3, 'c0ffee')
+                  + f_bytes(4, rec) + f_varint(6, 1) + f_varint(7, 1))
+    import threading
+    result = {'go': threading.Event()}
+    port, th = fake_syncd(w, delta, 64, result)
+    saved = w.ports['listen']
+    w.ports['listen'] = port
+    w.nagws, nagws = 1, w.nagws
+    w.quiet = False     # the refusal is a warning
+    try:
+        w.start_agwd()
+    finally:
+        w.ports['listen'], w.nagws = saved, nagws
+    pid = w.procs['agwd'][0].pid
+    wait_for('agwd welcomed by the fake syncd', lambda: result.get('welcomed') or
+             result.get('error'))
+    before, _ = rss_kib(pid)
+    result['go'].set()
+    th.join(90)
+    check('error' not in result, result.get('error'))
+    check(result.get('sent') is not None, 'an endless ConfigDelta was never refused')
+    after, peak = rss_kib(pid)
+    print_rss(f'agwd, {result["sent"]} frames of {len(delta)} bytes', before, peak, after)
+    log = os.path.join(w.root, 'agwd.log')
+    wait_for('the refusal logged', lambda: 'ConfigDelta of more than 134217728 bytes'
+             in open(log, errors='replace').read())
+    check(result['sent'] < 64, 'not refused before the sender ran out')
+    check(peak - before < 600 * 1024, f'agwd grew by {(peak - before) // 1024} MiB')
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}

@@ -290,6 +290,83 @@ def case_delta_flood(w):
     check(peak - before < 600 * 1024, f'agwd grew by {(peak - before) // 1024} MiB')
 
 
+EVIL_APN = b"""apiVersion: orc8r/v1
+kind: APN
+metadata:
+  name: evil
+  network: lab
+spec:
+  ambr:
+    maxBandwidthUl: 1000
+    maxBandwidthDl: 1000
+  qos:
+    qci: 9
+    priority: 15
+    preemptionCapability: false
+    preemptionVulnerability: true
+"""
+
+
+def git_out(w, *args, input=None):
+    p = subprocess.run(['git', *args], cwd=w.work, input=input, check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return p.stdout
+
+
+def tree_with(w, base, mode, name, sha):
+    """base's tree plus one entry named name (any bytes: crafted, as git
+    mktree would refuse it), written with git hash-object --literally."""
+    raw = git_out(w, 'cat-file', 'tree', base) if base else b''
+    raw += mode + b' ' + name + b'\0' + bytes.fromhex(sha)
+    return git_out(w, 'hash-object', '-t', 'tree', '--literally', '-w', '--stdin',
+                   input=raw).decode().strip()
+
+
+def case_hostile_tree(w):
+    """Commits whose trees hold names git refuses (crafted objects): each is
+    refused with its reason in orc8r status, no AGW receives its APN, `orc8r
+    plan` of the revision refuses it too, and a good commit then goes out."""
+    st = w.wait_converged()
+    good_tree = git_out(w, 'rev-parse', 'HEAD^{tree}').decode().strip()
+    parent = w.head()
+    blob = git_out(w, 'hash-object', '-w', '--stdin', input=EVIL_APN).decode().strip()
+    inner = tree_with(w, None, b'100644', b'x.yaml', blob)
+    names = [(b'100644', b'../evil.yaml', blob), (b'100644', b'a/../../evil2.yaml', blob),
+             (b'40000', b'.git', inner), (b'40000', b'.GIT.', inner),
+             (b'100644', b'networks\\evil.yaml', blob), (b'100644', b'/evil.yaml', blob),
+             (b'40000', b'..', inner)]
+    RNG.shuffle(names)
+    for mode, name, sha in names:
+        tree = tree_with(w, good_tree, mode, name, sha)
+        parent = git_out(w, 'commit-tree', tree, '-p', parent, '-m',
+                         f'hostile {name!r}').decode().strip()
+        git_out(w, 'push', '-q', 'origin', f'{parent}:refs/heads/main')
+        w.webhook()
+        shown = name.decode()
+        rej = wait_for(f'the commit with {shown!r} refused',
+                       lambda: (w.status().get('rejected') or {}).get('commit') == parent
+                       and w.status()['rejected'])
+        check(f"tree entry name '{shown}' is one git refuses" in rej['reason'], rej)
+        out = w.orc8r('status').stdout
+        check('git refuses' in out, f'orc8r status does not say why:\n{out}')
+        plan = w.orc8r('plan', '--head', parent, check=False)
+        check(plan.returncode != 0 and 'git refuses' in plan.stdout + plan.stderr,
+              f'orc8r plan --head of {shown!r}: exit {plan.returncode}\n'
+              f'{plan.stdout}{plan.stderr}')
+        print(f'refused: {shown!r}', flush=True)
+    now = w.status()
+    check(now['commit'] == st['commit'] and now['version'] == st['version'], now)
+    for root, _, files in os.walk(w.astate):
+        for fn in files:
+            with open(os.path.join(root, fn), 'rb') as f:
+                check(b'evil' not in f.read(), f'{root}/{fn} holds the evil APN')
+    # the good tree again, on top: served
+    good = git_out(w, 'commit-tree', good_tree, '-p', parent, '-m', 'good').decode().strip()
+    git_out(w, 'push', '-q', 'origin', f'{good}:refs/heads/main')
+    w.webhook()
+    w.wait_converged(good)
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 

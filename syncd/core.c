@@ -18,6 +18,7 @@
 #include "syncd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/x509.h>
 #include <jansson.h>
@@ -824,6 +826,31 @@ static enum o8_rc mkdir_p(const char *dir, struct o8_err *err)
 	return O8_OK;
 }
 
+/*
+ * The state directory holds the store and the git mirror, so every Ki and
+ * OPc: refused when group or others may look in, as ssh refuses a key.
+ * The mode is the opened directory's, not a name's that could change.
+ */
+static enum o8_rc state_dir_private(const char *dir, struct o8_err *err)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		o8_err_set(err, O8_ERR, dir, 0, 0, "%s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return err->rc;
+	}
+	close(fd);
+	if (st.st_mode & 077)
+		return o8_err_set(err, O8_EINVALID, dir, 0, 0, "state directory '%s' "
+				  "is accessible by others (mode %04o): it holds every "
+				  "subscriber's keys; run 'chmod 700 %s'", dir,
+				  (unsigned)(st.st_mode & 07777), dir);
+	return O8_OK;
+}
+
 static enum o8_rc listen_south(struct syncd *s, struct o8_err *err)
 {
 	struct sockaddr_storage ss;
@@ -894,7 +921,8 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	s->listener.data = s;
 	uv_timer_init(s->loop, &s->poll);
 	s->poll.data = s;
-	if (s->opts.state_dir && mkdir_p(s->opts.state_dir, err))
+	if (s->opts.state_dir && (mkdir_p(s->opts.state_dir, err) ||
+				  state_dir_private(s->opts.state_dir, err)))
 		return err->rc;
 	if (make_metrics(s, err) ||
 	    o8_pki_trust_load(&s->trust, ca, crl, err) ||

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -27,6 +28,8 @@
 #include <microhttpd.h>
 #include <nettle/base16.h>
 #include <uv.h>
+
+#include "util/fileio.h"
 
 #define BODY_DEFAULT (1u << 20)
 #define CONN_DEFAULT 1000u
@@ -779,28 +782,42 @@ void o8_httpd_free(struct o8_httpd *h)
 }
 
 /* Loads a PEM file for MHD, NUL-terminated as MHD wants it. */
+/*
+ * Reads a PEM file for MHD.  A key's mode comes from the descriptor its
+ * bytes are read from, and one readable by group or others is refused, as
+ * ssh refuses one: it may already have leaked.
+ */
 static enum o8_rc load_pem(gnutls_datum_t *out, const char *path, const char *what,
 			   struct o8_err *err)
 {
-	gnutls_datum_t d = { NULL, 0 };
-	char *s;
+	struct o8_fileio_info info = { 0 };
+	char *d = NULL, *s;
+	size_t len = 0;
+	enum o8_rc rc;
 
-	errno = 0;
-	if (gnutls_load_file(path, &d) < 0)
-		return o8_err_set(err, errno == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
-				  "cannot read the TLS %s '%s': %s", what, path,
-				  errno ? strerror(errno) : "read error");
-	if (!(s = gnutls_malloc(d.size + 1))) {
-		explicit_bzero(d.data, d.size);
-		gnutls_free(d.data);
+	rc = o8_fileio_read_at(AT_FDCWD, path, 0, &d, &len, &info, NULL, NULL);
+	if (rc)
+		return o8_err_set(err, rc == O8_ENOTFOUND ? O8_ENOTFOUND : O8_ERR, NULL,
+				  0, 0, "cannot read the TLS %s '%s': %s", what, path,
+				  info.errnum ? strerror(info.errnum) : "read error");
+	if (!strcmp(what, "key") && (info.mode & 077)) {
+		explicit_bzero(d, len);
+		free(d);
+		return o8_err_set(err, O8_EINVALID, path, 0, 0, "private key '%s' is "
+				  "accessible by others (mode %04o): run 'chmod 600 %s'",
+				  path, (unsigned)info.mode, path);
+	}
+	if (!(s = gnutls_malloc(len + 1))) {
+		explicit_bzero(d, len);
+		free(d);
 		return oom(err);
 	}
-	memcpy(s, d.data, d.size);
-	s[d.size] = '\0';
-	explicit_bzero(d.data, d.size);
-	gnutls_free(d.data);
+	memcpy(s, d, len);
+	s[len] = '\0';
+	explicit_bzero(d, len);
+	free(d);
 	out->data = (unsigned char *)s;
-	out->size = d.size;
+	out->size = (unsigned)len;
 	return O8_OK;
 }
 

@@ -211,7 +211,8 @@ class World:
         return cmd + self.syncd_args
 
     def start_syncd(self):
-        os.makedirs(self.sstate, exist_ok=True)
+        # private, or syncd refuses it: it holds every Ki/OPc
+        os.makedirs(self.sstate, mode=0o700, exist_ok=True)
         if os.path.exists(self.ports_file):
             os.unlink(self.ports_file)
         p = self.start('syncd', self.syncd_cmd(), os.path.join(self.root, 'syncd.log'))

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, World, run, wait_for  # noqa: E402
+from harness import BIN, Failure, World, run, wait_for  # noqa: E402
 from test_sync import (AGWS, SIMS, change_ki, check, closed_by_server, intruder,  # noqa: E402
                        rejected, syncd_log, tls_connect, varint)
 
@@ -365,6 +365,53 @@ def case_hostile_tree(w):
     git_out(w, 'push', '-q', 'origin', f'{good}:refs/heads/main')
     w.webhook()
     w.wait_converged(good)
+
+
+def case_state_modes(w):
+    """syncd's state (store, git mirror: every Ki/OPc) is 0700/0600, and a
+    state directory others may read is refused at start with the chmod to
+    run; agwd the same for its directory and its key."""
+    import stat
+    w.wait_converged()
+    for root, dirs, files in os.walk(w.sstate):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            mode = stat.S_IMODE(os.lstat(path).st_mode)
+            check(mode & 0o077 == 0, f'{path} has mode {mode:04o}')
+    check(stat.S_IMODE(os.stat(w.sstate).st_mode) == 0o700, 'state dir not 0700')
+    # an open state directory: refused, naming it and the fix
+    d = os.path.join(w.root, 'open-state')
+    os.makedirs(d)
+    os.chmod(d, 0o755)
+    cmd = [os.path.join(BIN, 'syncd'), '--pki', w.pki, '--state-dir', d,
+           '--repo-url', w.remote, '--repo-poll', '0',
+           '--webhook-secret-file', w.secret_file, '--listen', '127.0.0.1:0',
+           '--bootstrap', '127.0.0.1:0', '--api', '127.0.0.1:0']
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=30)
+    check(p.returncode != 0, f'syncd started on a 0755 state directory:\n{p.stdout}')
+    check(f"state directory '{d}' is accessible by others (mode 0755)" in p.stdout
+          and f"run 'chmod 700 {d}'" in p.stdout, p.stdout)
+    check(not os.listdir(d), f'syncd wrote into the open directory: {os.listdir(d)}')
+    # agwd: an open AGW directory, then an open key
+    w.quiet = False
+    w.stop('agwd')
+    agw = sorted(x for x in os.listdir(w.astate) if x.startswith('agw-'))[0]
+    adir = os.path.join(w.astate, agw)
+    key = os.path.join(adir, 'agw.key')
+    check(stat.S_IMODE(os.stat(key).st_mode) == 0o600, 'agw.key is not 0600')
+    log = os.path.join(w.root, 'agwd.log')
+    for path, mode, want in ((adir, 0o750, f"run 'chmod 700 {adir}'"),
+                             (key, 0o644, f"run 'chmod 600 {key}'")):
+        os.chmod(path, mode)
+        w.start_agwd()
+        wait_for(f'agwd refusing {path} ({mode:04o})',
+                 lambda: want in open(log, errors='replace').read())
+        w.stop('agwd')
+        w.bad_exits = [b for b in w.bad_exits if not b.startswith('agwd')]
+        os.chmod(path, 0o700 if path == adir else 0o600)
+    w.start_agwd()
+    w.wait_converged()
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}

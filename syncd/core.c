@@ -766,6 +766,48 @@ void syncd_fetch(struct syncd *s, const char *actor)
 		s->fetching = false;
 }
 
+static bool delivery_seen(struct syncd *s, const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n > SYNCD_DELIVERY_MAX)
+		return false;   /* not GitHub's: the rate bound alone applies */
+	for (size_t i = 0; i < SYNCD_DELIVERIES; i++)
+		if (!strcmp(s->deliveries[i], id))
+			return true;
+	memcpy(s->deliveries[s->delivery_next], id, n + 1);
+	s->delivery_next = (s->delivery_next + 1) % SYNCD_DELIVERIES;
+	return false;
+}
+
+static void webhook_fired(uv_timer_t *t)
+{
+	struct syncd *s = t->data;
+
+	s->webhook_at_ms = uv_now(s->loop);
+	syncd_fetch(s, "webhook");
+}
+
+bool syncd_webhook(struct syncd *s, const char *delivery)
+{
+	uint64_t now = uv_now(s->loop);
+
+	if (delivery && delivery[0] && delivery_seen(s, delivery)) {
+		o8_metrics_inc(s->m.webhook_replays);
+		return false;
+	}
+	if (s->stopping || uv_is_active((uv_handle_t *)&s->webhook_timer))
+		return true;    /* coalesced with the fetch pending */
+	if (s->webhook_fetched && now - s->webhook_at_ms < SYNCD_WEBHOOK_INTERVAL_MS) {
+		uv_timer_start(&s->webhook_timer, webhook_fired,
+			       SYNCD_WEBHOOK_INTERVAL_MS - (now - s->webhook_at_ms), 0);
+		return true;
+	}
+	s->webhook_fetched = true;
+	webhook_fired(&s->webhook_timer);
+	return true;
+}
+
 static void poll_fired(uv_timer_t *t)
 {
 	syncd_fetch(t->data, "poll");
@@ -898,6 +940,10 @@ static enum o8_rc make_metrics(struct syncd *s, struct o8_err *err)
 	    o8_metrics_counter(&s->m.frames_rejected, s->metrics,
 			       "orc8r_syncd_frames_rejected_total",
 			       "connections closed for a bad frame or message", NULL, err) ||
+	    o8_metrics_counter(&s->m.webhook_replays, s->metrics,
+			       "orc8r_syncd_webhook_replays_total",
+			       "signed webhooks refused as replays of a delivery id "
+			       "seen lately", NULL, err) ||
 	    o8_metrics_counter(&s->m.fetch_ok, s->metrics, "orc8r_syncd_fetches_total",
 			       "fetches of the git remote", ok, err) ||
 	    o8_metrics_counter(&s->m.fetch_error, s->metrics, "orc8r_syncd_fetches_total",
@@ -921,6 +967,8 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	s->listener.data = s;
 	uv_timer_init(s->loop, &s->poll);
 	s->poll.data = s;
+	uv_timer_init(s->loop, &s->webhook_timer);
+	s->webhook_timer.data = s;
 	if (s->opts.state_dir && (mkdir_p(s->opts.state_dir, err) ||
 				  state_dir_private(s->opts.state_dir, err)))
 		return err->rc;
@@ -975,6 +1023,7 @@ void syncd_stop(struct syncd *s)
 	s->stopping = true;
 	uv_close((uv_handle_t *)&s->listener, NULL);
 	uv_close((uv_handle_t *)&s->poll, NULL);
+	uv_close((uv_handle_t *)&s->webhook_timer, NULL);
 	o8_httpd_free(s->api);
 	s->api = NULL;
 	while (o8_strmap_next(&s->agents, &it, &key, &val)) {

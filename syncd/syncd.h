@@ -30,6 +30,14 @@
 #include "util/log.h"
 #include "util/strmap.h"
 
+/* Replays of a signed webhook (its signature covers the body only) are
+ * answered without a fetch: the last SYNCD_DELIVERIES X-GitHub-Delivery ids
+ * are remembered; and however many arrive, webhooks start at most one fetch
+ * per SYNCD_WEBHOOK_INTERVAL_MS. */
+#define SYNCD_DELIVERIES 512
+#define SYNCD_DELIVERY_MAX 64           /* a GitHub id is a 36-byte UUID */
+#define SYNCD_WEBHOOK_INTERVAL_MS 1000
+
 /* What core.c needs to run (main.c fills it from the config). */
 struct syncd_opts {
 	const char *listen;             /* southbound "HOST:PORT" */
@@ -107,13 +115,21 @@ struct syncd {
 	struct {
 		struct o8_metric *connected, *in_sync, *desired_version,
 			*push_latency, *bytes_sent, *frames_rejected,
-			*fetch_ok, *fetch_error, *agws;
+			*fetch_ok, *fetch_error, *agws, *webhook_replays;
 	} m;
 
 	struct o8_strmap agents;        /* id -> struct syncd_agent */
 	struct syncd_gen *cur, *prev;
 	uint64_t max_version;           /* the highest version issued (or held by
 					   a declared AGW after a lost store) */
+
+	/* webhooks: the GitHub delivery ids seen last (a ring), and at most
+	   one fetch per SYNCD_WEBHOOK_INTERVAL_MS, the rest coalesced */
+	char deliveries[SYNCD_DELIVERIES][SYNCD_DELIVERY_MAX + 1];
+	size_t delivery_next;
+	uv_timer_t webhook_timer;
+	uint64_t webhook_at_ms;         /* uv_now() of the last webhook fetch */
+	bool webhook_fetched;
 
 	/* fetching */
 	uv_timer_t poll;
@@ -155,6 +171,12 @@ void syncd_stop(struct syncd *s);
 /* After the loop ended: frees what syncd_start made. */
 void syncd_free(struct syncd *s);
 void syncd_fetch(struct syncd *s, const char *actor);
+/*
+ * A signed webhook arrived with delivery id (NULL or empty: none).  Returns
+ * false for a replay (an id seen lately: nothing is done, it is counted);
+ * otherwise a fetch follows, now or coalesced with the one pending.
+ */
+bool syncd_webhook(struct syncd *s, const char *delivery);
 /* After a config reload changed s->opts: poll interval, webhook secret,
  * API tokens, repository.  Listeners and the store keep their start-up
  * values until a restart (logged). */

@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import yaml
 
@@ -297,10 +298,13 @@ class World:
     def gateway(self, net, name):
         return self.http('GET', f'/v1/gateways/{net}/{name}')
 
-    def webhook(self, body=b'{"ref":"refs/heads/main"}', secret=None):
+    def webhook(self, body=b'{"ref":"refs/heads/main"}', secret=None, delivery=None):
+        """As GitHub sends one: signed, with a delivery id (a fresh one
+        unless given)."""
         sig = hmac.new((secret or self.secret).encode(), body, hashlib.sha256).hexdigest()
         return self.http('POST', '/v1/webhook', body=body, raw=True, token=False,
                          headers={'X-Hub-Signature-256': f'sha256={sig}',
+                                  'X-GitHub-Delivery': delivery or str(uuid.uuid4()),
                                   'Content-Type': 'application/json'})
 
     def converged(self, commit=None):

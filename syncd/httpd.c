@@ -37,8 +37,10 @@
 #define SEGS_MAX 16
 #define DIGEST_BYTES 32
 #define SIG_PREFIX "sha256="
-/* TLS 1.2 stays for older curl builds on operators' machines. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.3 only, as on the AGW port: 1.2 brought CBC-SHA1 suites along,
+ * and every client of these ports (orc8r's and agwd's libcurl, GitHub's
+ * webhooks) speaks 1.3. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 
 struct o8_httpd {
 	struct MHD_Daemon *d;

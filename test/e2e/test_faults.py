@@ -455,6 +455,36 @@ def case_webhook_replay(w):
     w.wait_converged(commit)
 
 
+def handshake(tool, w, port, version):
+    """(succeeded, output) of a real TLS client's handshake at version."""
+    ca = os.path.join(w.pki, 'ca.crt')
+    if tool == 'gnutls-cli':
+        prio = f'NORMAL:-VERS-ALL:+VERS-TLS{version}'
+        cmd = ['gnutls-cli', '--x509cafile', ca, '--priority', prio, '-p', str(port),
+               '127.0.0.1']
+    else:
+        cmd = ['openssl', 's_client', '-connect', f'127.0.0.1:{port}', '-CAfile', ca,
+               '-verify_return_error', '-tls' + version.replace('.', '_')]
+    p = subprocess.run(cmd, input='', stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, timeout=30)
+    return p.returncode == 0, p.stdout
+
+
+def case_tls13_only(w):
+    """The API and enrolment ports speak TLS 1.3 only: gnutls-cli and
+    openssl s_client at TLS 1.2 are refused, at 1.3 accepted."""
+    w.wait_converged()
+    for name in ('api', 'bootstrap'):
+        port = w.ports[name]
+        for tool in ('gnutls-cli', 'openssl'):
+            ok, out = handshake(tool, w, port, '1.2')
+            check(not ok, f'{tool} at TLS 1.2 accepted on the {name} port:\n{out[-1500:]}')
+            ok, out = handshake(tool, w, port, '1.3')
+            check(ok, f'{tool} at TLS 1.3 refused on the {name} port:\n{out[-1500:]}')
+            print(f'{name} port: {tool} TLS 1.2 refused, TLS 1.3 accepted', flush=True)
+    check(w.converged(), 'the fleet was disturbed')
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 

@@ -543,6 +543,58 @@ static void on_opened(struct o8_conn *c)
 		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 }
 
+/* --- revocation ---------------------------------------------------------------- */
+
+void syncd_crl_check(struct syncd *s, bool force)
+{
+	struct o8_err err = O8_ERR_INIT;
+	struct stat st;
+	const char *key;
+	void *val;
+	size_t it = 0;
+
+	if (stat(s->crl_path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (!force && s->crl_seen.ino == (uint64_t)st.st_ino &&
+	    s->crl_seen.size == (int64_t)st.st_size &&
+	    s->crl_seen.mtime_ns == (int64_t)st.st_mtim.tv_sec * 1000000000 +
+	    st.st_mtim.tv_nsec)
+		return;
+	s->crl_seen.ino = (uint64_t)st.st_ino;
+	s->crl_seen.size = (int64_t)st.st_size;
+	s->crl_seen.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (o8_pki_trust_refresh(s->trust, &err)) {
+		syncd_log(s, O8_LOG_ERROR, "CRL: %s", err.msg);
+		return;
+	}
+	while (o8_strmap_next(&s->agents, &it, &key, &val)) {
+		struct syncd_agent *a = val;
+		const gnutls_datum_t *cert;
+		char why[600];
+
+		if (!a->link || !(cert = o8_conn_peer_cert(a->link->conn)))
+			continue;
+		o8_err_clear(&err);
+		if (o8_pki_trust_verify(s->trust, cert->data, cert->size, 0, NULL,
+					NULL, &err) == O8_OK)
+			continue;
+		snprintf(why, sizeof(why), "certificate refused now: %s", err.msg);
+		syncd_log(s, O8_LOG_WARN, "%s (%s): %s: connection closed at once",
+			  a->id, o8_conn_peer(a->link->conn), why);
+		syncd_event(s, a->network, a->gateway, "syncd", NULL, "disconnect", why);
+		o8_conn_abort(a->link->conn, why);
+	}
+}
+
+static void on_pki_changed(uv_fs_event_t *h, const char *name, int events,
+			   int status)
+{
+	(void)name;
+	(void)events;
+	if (status == 0)
+		syncd_crl_check(h->data, false);
+}
+
 static void on_message(struct o8_conn *c, struct Orc8r__V1__Envelope *env)
 {
 	struct syncd_link *l = o8_conn_data(c);
@@ -969,6 +1021,9 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	s->poll.data = s;
 	uv_timer_init(s->loop, &s->webhook_timer);
 	s->webhook_timer.data = s;
+	uv_fs_event_init(s->loop, &s->pki_watch);
+	s->pki_watch.data = s;
+	snprintf(s->crl_path, sizeof(s->crl_path), "%s", crl);
 	if (s->opts.state_dir && (mkdir_p(s->opts.state_dir, err) ||
 				  state_dir_private(s->opts.state_dir, err)))
 		return err->rc;
@@ -983,6 +1038,11 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	if (s->opts.poll_s)
 		uv_timer_start(&s->poll, poll_fired, s->opts.poll_s * 1000ull,
 			       s->opts.poll_s * 1000ull);
+	syncd_crl_check(s, false);      /* what is loaded now: the baseline */
+	/* `orc8r pki revoke` renames a new CRL into the PKI directory */
+	if (uv_fs_event_start(&s->pki_watch, on_pki_changed, s->opts.pki, 0) != 0)
+		syncd_log(s, O8_LOG_WARN, "cannot watch %s: revocations apply at the "
+			  "next handshake or SIGHUP", s->opts.pki);
 	syncd_log(s, O8_LOG_INFO, "AGW port %s (port %u), API %s, store %s, %zu known AGWs",
 		  s->opts.listen, s->listen_port, s->opts.api, s->opts.store,
 		  s->agents.n);
@@ -1004,6 +1064,7 @@ void syncd_apply_opts(struct syncd *s)
 				      s->opts.webhook_secret_len, &err);
 	if (s->tokens)
 		o8_apitoken_refresh(s->tokens, &err);
+	syncd_crl_check(s, true);
 	if (err.rc)
 		syncd_log(s, O8_LOG_ERROR, "reload: %s", err.msg);
 	syncd_log(s, O8_LOG_INFO, "config reloaded (poll %us); listeners and store change at restart",
@@ -1024,6 +1085,7 @@ void syncd_stop(struct syncd *s)
 	uv_close((uv_handle_t *)&s->listener, NULL);
 	uv_close((uv_handle_t *)&s->poll, NULL);
 	uv_close((uv_handle_t *)&s->webhook_timer, NULL);
+	uv_close((uv_handle_t *)&s->pki_watch, NULL);
 	o8_httpd_free(s->api);
 	s->api = NULL;
 	while (o8_strmap_next(&s->agents, &it, &key, &val)) {

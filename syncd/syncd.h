@@ -131,6 +131,12 @@ struct syncd {
 	uint64_t webhook_at_ms;         /* uv_now() of the last webhook fetch */
 	bool webhook_fetched;
 
+	/* the CRL: its directory watched, so a revocation closes the
+	   revoked gateway's live connection at once (and on SIGHUP) */
+	uv_fs_event_t pki_watch;
+	char crl_path[4096];
+	struct { int64_t mtime_ns, size; uint64_t ino; } crl_seen;
+
 	/* fetching */
 	uv_timer_t poll;
 	uv_work_t work;
@@ -181,6 +187,10 @@ bool syncd_webhook(struct syncd *s, const char *delivery);
  * API tokens, repository.  Listeners and the store keep their start-up
  * values until a restart (logged). */
 void syncd_apply_opts(struct syncd *s);
+/* Re-reads the CRL when it changed (always with force) and closes, at once
+ * and sending nothing more, every connection whose certificate no longer
+ * passes. */
+void syncd_crl_check(struct syncd *s, bool force);
 /* Appends to the audit log (failures are logged, not returned). */
 void syncd_event(struct syncd *s, const char *network, const char *gateway,
 		 const char *who, const char *commit, const char *what,

@@ -303,6 +303,21 @@ static void finish_close(struct o8_conn *c)
 	uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
 
+void o8_conn_abort(struct o8_conn *c, const char *why)
+{
+	if (!c)
+		return;
+	if (!c->closing) {
+		c->closing = true;
+		c->why = why ? strdup(why) : NULL;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		if (c->resolving)
+			uv_cancel((uv_req_t *)&c->gai);
+	}
+	/* pending writes end with UV_ECANCELED before the handles close */
+	finish_close(c);
+}
+
 static void linger_expired(uv_timer_t *t)
 {
 	finish_close(t->data);

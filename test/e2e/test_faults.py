@@ -485,6 +485,47 @@ def case_tls13_only(w):
     check(w.converged(), 'the fleet was disturbed')
 
 
+def case_revoke_live(w):
+    """`orc8r pki revoke` of a connected gateway closes its connection at
+    once; the next commit (a new Ki) reaches every other AGW and not it."""
+    w.wait_converged()
+    i = RNG.randrange(AGWS)
+    crt, key, gid = gateway_cert(w, i)
+    adir = os.path.dirname(crt)
+    net, name = gid.split('/')
+    before = w.gateway(net, name)['bytes_sent']
+    t0 = time.monotonic()
+    w.orc8r('pki', 'revoke', gid, '--dir', w.pki)
+    wait_for(f'{gid} disconnected', lambda: f'{gid} (' in syncd_log(w) and
+             'certificate refused now' in syncd_log(w), timeout=10)
+    print(f'{gid} closed {time.monotonic() - t0:.3f} s after the revocation', flush=True)
+    check(not w.gateway(net, name)['connected'], f'{gid} still connected')
+    new_ki = 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee'
+    commit = change_ki(w, new_ki)
+    w.webhook()
+
+    def others_in_sync():
+        st = w.status()
+        if st['commit'] != commit:
+            return None
+        rows = {f"{g['network']}/{g['name']}": g['state'] for g in st['gateways']}
+        return all(v == 'in-sync' for k, v in rows.items() if k != gid) and rows
+    rows = wait_for('every other AGW in sync', others_in_sync)
+    check(rows[gid] != 'in-sync', f'{gid} is {rows[gid]}')
+    check(w.gateway(net, name)['bytes_sent'] == before, f'{gid} was sent bytes')
+
+    def holds_ki(d):
+        for root, _, files in os.walk(d):
+            for fn in files:
+                with open(os.path.join(root, fn), 'rb') as f:
+                    if new_ki.encode() in f.read():
+                        return True
+        return False
+    other = os.path.dirname(gateway_cert(w, (i + 1) % AGWS)[0])
+    check(holds_ki(other), f'{other} lacks the new Ki: the check below means nothing')
+    check(not holds_ki(adir), f'{adir} holds the new Ki')
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 

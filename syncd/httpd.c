@@ -38,8 +38,7 @@
 #define DIGEST_BYTES 32
 #define SIG_PREFIX "sha256="
 /* TLS 1.3 only, as on the AGW port: 1.2 brought CBC-SHA1 suites along,
- * and every client of these ports (orc8r's and agwd's libcurl, GitHub's
- * webhooks) speaks 1.3. */
+ * and the clients of these ports (orc8r's and agwd's libcurl) speak 1.3. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 
 struct o8_httpd {
@@ -505,6 +504,24 @@ static struct o8_httpd_req *req_new(struct o8_httpd *h, struct MHD_Connection *c
 	return req;
 }
 
+/*
+ * A path (as MHD gives it, %-escapes decoded) with control characters or
+ * bytes that are not UTF-8 names nothing here; it is answered 400 before
+ * anything echoes it (jansson, rightly, will not hold it in a reply).
+ */
+static bool path_ok(const char *path)
+{
+	json_t *j;
+
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	if (!(j = json_string(path)))
+		return false;
+	json_decref(j);
+	return true;
+}
+
 /* At the headers: true when a reply (an error) is already decided. */
 static bool begin(struct o8_httpd_req *req)
 {
@@ -512,6 +529,11 @@ static bool begin(struct o8_httpd_req *req)
 	char allow[128] = "";
 	struct MHD_Response *r;
 
+	if (!path_ok(req->path)) {
+		o8_httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "request path with "
+				     "control characters or not UTF-8");
+		return true;
+	}
 	if (!split_path(req) || !(req->route = route_find(req, allow, sizeof(allow)))) {
 		if (allow[0]) {
 			o8_httpd_reply_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,

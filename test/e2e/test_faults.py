@@ -526,6 +526,39 @@ def case_revoke_live(w):
     check(not holds_ki(adir), f'{adir} holds the new Ki')
 
 
+def raw_request(w, port, target):
+    """One request line of raw bytes over TLS; (status, reply head)."""
+    ctx = ssl.create_default_context(cafile=os.path.join(w.pki, 'ca.crt'))
+    with socket.create_connection(('127.0.0.1', port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname='127.0.0.1') as s:
+            s.sendall(b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+            data = b''
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    check(data.startswith(b'HTTP/1.1 '), f'no HTTP answer to {target!r}: {data[:200]!r}')
+    return int(data[9:12]), data
+
+
+def case_bad_path(w):
+    """CR/LF (escaped) and bytes that are not UTF-8 in a request path, on
+    the API and enrolment ports: answered 400, logged escaped, no forged
+    log line."""
+    w.wait_converged()
+    for name in ('api', 'bootstrap'):
+        for target in (b'/v1/%0d%0aforged-line%20level=error', b'/v1/\xff\xfe',
+                       b'/v1/%ff'):
+            code, _ = raw_request(w, w.ports[name], target)
+            check(code == 400, f'{name} port, {target!r}: {code}')
+    log = syncd_log(w)
+    check(not any(l.startswith('forged-line') for l in log.splitlines()),
+          'a forged line in the log')
+    check('\\r\\nforged-line' in log, 'the path not logged escaped')
+    check(w.converged(), 'the fleet was disturbed')
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 

@@ -52,6 +52,7 @@ struct o8_httpd {
 	size_t hmac_len;
 	unsigned port;
 	bool tokens_failing;            /* a refresh failed (noted once) */
+	unsigned zero_runs;             /* MHD timeouts of 0 in a row (drive) */
 	char mhd_msg[256];              /* MHD's last diagnostic, for start errors */
 };
 
@@ -733,17 +734,36 @@ const void *o8_httpd_req_peer_cert(struct o8_httpd_req *req, size_t *len)
 
 /* --- the loop ------------------------------------------------------------ */
 
-/* Lets MHD do what is ready, then arms the timer for what it waits on. */
+/*
+ * Lets MHD do what is ready, then arms the timer for what it waits on.
+ * MHD answers 0 when TLS holds buffered data epoll cannot see: run again
+ * next turn.  But it answers 0 for as long as a TLS handshake sits
+ * incomplete too (11 bytes of a ClientHello, then silence: MHD 0.9.75),
+ * which spun the loop at 100% CPU.  So zeros with no new bytes on any
+ * socket in between (on_poll resets the count) back off, up to
+ * ZERO_WAIT_MAX_MS: draining buffered data takes a few runs, and a silent
+ * peer then costs a run every few milliseconds, not a core.
+ */
+#define ZERO_RUNS_FREE 4
+#define ZERO_WAIT_MAX_MS 8u
+
 static void drive(struct o8_httpd *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms = 0;
+	unsigned over;
 
 	MHD_run(h->d);
-	/* 0 when TLS holds buffered data epoll cannot see: run again next turn. */
-	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
-		uv_timer_start(&h->timer, on_timer, (uint64_t)ms, 0);
-	else
+	if (MHD_get_timeout(h->d, &ms) != MHD_YES) {
 		uv_timer_stop(&h->timer);
+		return;
+	}
+	if (ms) {
+		h->zero_runs = 0;
+	} else if (++h->zero_runs > ZERO_RUNS_FREE) {
+		over = h->zero_runs - ZERO_RUNS_FREE;
+		ms = over >= 4 ? ZERO_WAIT_MAX_MS : 1u << (over - 1);
+	}
+	uv_timer_start(&h->timer, on_timer, (uint64_t)ms, 0);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -753,9 +773,12 @@ static void on_timer(uv_timer_t *t)
 
 static void on_poll(uv_poll_t *p, int status, int events)
 {
+	struct o8_httpd *h = p->data;
+
 	(void)status;   /* an error on the epoll fd itself: MHD_run finds out */
 	(void)events;
-	drive(p->data);
+	h->zero_runs = 0;       /* new bytes: whatever waits may progress */
+	drive(h);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)

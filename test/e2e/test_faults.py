@@ -559,6 +559,57 @@ def case_bad_path(w):
     check(w.converged(), 'the fleet was disturbed')
 
 
+def client_hello():
+    """The first bytes a real TLS client sends (a ClientHello)."""
+    ctx = ssl.create_default_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname='127.0.0.1')
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def case_partial_hello(w):
+    """11 bytes of a ClientHello, then silence, on the API and enrolment
+    ports: syncd does not spin (CPU printed), the API keeps answering
+    (latency printed) and the AGWs converge on a new commit meanwhile."""
+    w.wait_converged()
+    hello_bytes = client_hello()[:11]
+    pid = syncd_pid(w)
+    held = []
+    for name in ('api', 'bootstrap'):
+        s = socket.create_connection(('127.0.0.1', w.ports[name]), timeout=10)
+        s.sendall(hello_bytes)
+        held.append(s)
+    c0, t0 = cpu_seconds(pid), time.monotonic()
+    time.sleep(2.0)     # a measurement window (nothing is waited for)
+    wall = time.monotonic() - t0
+    cpu = cpu_seconds(pid) - c0
+    worst = 0.0
+    for _ in range(20):
+        t = time.monotonic()
+        code, _ = w.http('GET', '/readyz', raw=True)
+        worst = max(worst, time.monotonic() - t)
+        check(code == 200, f'/readyz: {code}')
+    print(f'2 partial handshakes held: syncd used {cpu:.2f} s CPU in {wall:.2f} s, '
+          f'slowest of 20 API answers {worst * 1000:.1f} ms', flush=True)
+    check(cpu < 0.25 * wall, f'syncd spun: {cpu:.2f} s CPU in {wall:.2f} s')
+    check(worst < 1.0, f'an API answer took {worst:.2f} s')
+    commit = change_ki(w, 'ffffffffffffffffffffffffffffffff')
+    w.webhook()
+    w.wait_converged(commit, timeout=20)
+    for s in held:
+        s.close()
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 

@@ -33,6 +33,8 @@
 
 #define BODY_DEFAULT (1u << 20)
 #define CONN_DEFAULT 1000u
+/* above agwd's 128 enrolment threads (agwd --simulate, from one host) */
+#define PER_SOURCE_DEFAULT 256u
 #define TIMEOUT_DEFAULT 30u
 #define SEGS_MAX 16
 #define DIGEST_BYTES 32
@@ -912,6 +914,7 @@ static struct MHD_Daemon *start_mhd(struct o8_httpd *h, const struct sockaddr_st
 #define OPT(opt, v, p) (ops[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(v), (p) })
 	OPT(MHD_OPTION_SOCK_ADDR, 0, (void *)(uintptr_t)sa);
 	OPT(MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections, NULL);
+	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.max_per_source, NULL);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, h->o.timeout_s, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, h);
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h);
@@ -951,6 +954,8 @@ enum o8_rc o8_httpd_start(struct o8_httpd **out, struct uv_loop_s *loop,
 		h->o.max_body = BODY_DEFAULT;
 	if (!h->o.max_connections)
 		h->o.max_connections = CONN_DEFAULT;
+	if (!h->o.max_per_source)
+		h->o.max_per_source = PER_SOURCE_DEFAULT;
 	if (!h->o.timeout_s)
 		h->o.timeout_s = TIMEOUT_DEFAULT;
 	if ((rc = load_tls(h, o, err)))

@@ -610,6 +610,64 @@ def case_partial_hello(w):
         s.close()
 
 
+def case_idle_flood(w):
+    """1,000 bare TCP connections from one address (127.0.0.2) to the API
+    and the enrolment port: that address gets its share, others (127.0.0.1)
+    keep being served, and once the flood ends the flooder is served again."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    w.wait_converged()
+    ca = os.path.join(w.pki, 'ca.crt')
+    for name in ('api', 'bootstrap'):
+        port = w.ports[name]
+        flood = []
+        for _ in range(1000):
+            s = socket.socket()
+            s.bind(('127.0.0.2', 0))
+            s.settimeout(5)
+            s.connect(('127.0.0.1', port))
+            flood.append(s)
+        t = time.monotonic()
+        ctx = ssl.create_default_context(cafile=ca)
+        with socket.create_connection(('127.0.0.1', port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname='127.0.0.1'):
+                pass
+        took = time.monotonic() - t
+        code, _ = w.http('GET', '/readyz', raw=True)
+        check(code == 200, f'/readyz during the flood: {code}')
+
+        def dropped():
+            n = 0
+            for s in flood:
+                s.setblocking(False)
+                try:
+                    if s.recv(1) == b'':
+                        n += 1
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    n += 1
+            return n
+        refused = wait_for('the flood over its share dropped',
+                           lambda: (n := dropped()) >= 1000 - 256 and n)
+        print(f'{name} port: 1000 idle connections from 127.0.0.2, {refused} dropped; '
+              f'a handshake from 127.0.0.1 took {took * 1000:.0f} ms', flush=True)
+        for s in flood:
+            s.close()
+
+        def flooder_served():
+            c = ssl.create_default_context(cafile=ca)
+            s = socket.socket()
+            s.bind(('127.0.0.2', 0))
+            s.settimeout(5)
+            s.connect(('127.0.0.1', port))
+            with c.wrap_socket(s, server_hostname='127.0.0.1'):
+                return True
+        wait_for(f'the {name} port serving 127.0.0.2 again', flooder_served)
+    check(w.converged(), 'the fleet was disturbed')
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith('case_')}
 
 

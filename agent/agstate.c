@@ -1147,6 +1147,8 @@ static enum o8_rc load_current(struct o8_agstate *s, struct o8_err *err)
 
 static enum o8_rc open_dirs(struct o8_agstate *s, struct o8_err *err)
 {
+	struct stat st;
+
 	if (mkdir(s->dir, 0700) && errno != EEXIST)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot create '%s': %s",
 				  s->dir, strerror(errno));
@@ -1154,6 +1156,15 @@ static enum o8_rc open_dirs(struct o8_agstate *s, struct o8_err *err)
 	if (s->dfd < 0)
 		return o8_err_set(err, O8_ERR, NULL, 0, 0, "cannot open '%s': %s",
 				  s->dir, strerror(errno));
+	/* it holds the key and every subscriber's Ki/OPc: refused when others
+	   may look in, as ssh refuses a key (checked on what was opened) */
+	if (fstat(s->dfd, &st))
+		return sys_err(err, "stat", s, ".");
+	if (st.st_mode & 077)
+		return o8_err_set(err, O8_EINVALID, NULL, 0, 0, "state directory "
+				  "'%s' is accessible by others (mode %04o): run "
+				  "'chmod 700 %s'", s->dir,
+				  (unsigned)(st.st_mode & 07777), s->dir);
 	/* two agwd on one state would interleave their generations */
 	if (flock(s->dfd, LOCK_EX | LOCK_NB))
 		return o8_err_set(err, errno == EWOULDBLOCK ? O8_ECONFLICT : O8_ERR,

@@ -908,6 +908,8 @@ int main(int argc, char **argv)
 	int rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* keys, certificates and subscribers' Ki/OPc: nobody else's to read */
+	umask(077);
 	d.state_dir = "/var/lib/agwd";
 	d.checkin_s = 60;
 	d.level = O8_LOG_INFO;

@@ -277,7 +277,11 @@ static void events(struct o8_httpd_req *req, void *payload)
 
 static void webhook(struct o8_httpd_req *req, void *payload)
 {
-	syncd_fetch(payload, "webhook");
+	if (!syncd_webhook(payload, o8_httpd_req_header(req, "X-GitHub-Delivery"))) {
+		o8_httpd_reply_json(req, 200, json_pack("{s:s}", "fetch",
+							"replayed delivery: ignored"));
+		return;
+	}
 	o8_httpd_reply_json(req, 202, json_pack("{s:s}", "fetch", "queued"));
 }
 

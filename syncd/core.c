@@ -18,6 +18,7 @@
 #include "syncd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/x509.h>
 #include <jansson.h>
@@ -204,6 +206,28 @@ static void ask_digests(struct syncd *s, struct syncd_agent *a, uint32_t mask)
 	o8_wire_built_free(env);
 }
 
+/*
+ * a's Hello claims a version above every one syncd issued.  Only a lost
+ * store explains that honestly: syncd then believes a gateway it declares
+ * but knows nothing of (and renumbers above it).  Anyone else -- a gateway
+ * syncd has a history with, or a number no syncd issues -- is refused, so
+ * no certificate can move (or wrap) the fleet's next version.
+ */
+static bool claim_credible(struct syncd *s, struct syncd_agent *a)
+{
+	char why[200];
+
+	if (!a->remembered && a->applied_version <= SYNCD_VERSION_MAX) {
+		s->max_version = a->applied_version;
+		return true;
+	}
+	snprintf(why, sizeof(why), "Hello claims version %llu, but syncd issued "
+		 "at most %llu", (unsigned long long)a->applied_version,
+		 (unsigned long long)s->max_version);
+	o8_conn_reject(a->link->conn, why);
+	return false;
+}
+
 /* Brings a to the current generation, if it is not there or on its way. */
 static void sync_agent(struct syncd *s, struct syncd_agent *a)
 {
@@ -222,6 +246,8 @@ static void sync_agent(struct syncd *s, struct syncd_agent *a)
 		return;         /* it refused this one: no push loop */
 	if (a->applied_version == s->cur->version && a->kd_known &&
 	    kd_equal(&a->kd, &g->kd))
+		return;
+	if (a->applied_version > s->max_version && !claim_credible(s, a))
 		return;
 	if (a->applied_version >= s->cur->version) {
 		/* ahead of us (our store was lost) or drifted at this very
@@ -288,8 +314,6 @@ static void on_hello(struct syncd *s, struct syncd_agent *a,
 		if (k > 0 && k < O8_REC__COUNT && h->digests[i]->digest.len == 32)
 			memcpy(a->kd.digest[k], h->digests[i]->digest.data, 32);
 	}
-	if (a->applied_version > s->max_version)
-		s->max_version = a->applied_version;
 	/* a generation in memory whose config it holds: diff from there */
 	gen_unref(&a->base);
 	for (int i = 0; i < 2; i++) {
@@ -327,6 +351,7 @@ static void on_ack(struct syncd *s, struct syncd_agent *a, const Orc8r__V1__Ack 
 	}
 	dg = o8_desired_find(g->d, a->network, a->gateway);
 	a->applied_version = ack->version;
+	a->remembered = true;
 	snprintf(a->applied_commit, sizeof(a->applied_commit), "%s", ack->commit);
 	if (dg) {
 		a->kd = dg->kd;
@@ -401,6 +426,17 @@ static void on_state(struct syncd *s, struct syncd_agent *a,
 		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 }
 
+/* What a DigestReply left: up to the wire's limit per exchange, so it is
+ * not kept for the next one. */
+static void have_free(struct syncd_agent *a)
+{
+	for (size_t i = 0; i < a->nhave; i++)
+		free((char *)a->have[i].key);
+	free(a->have);
+	a->have = NULL;
+	a->nhave = a->caphave = 0;
+}
+
 static void on_digests(struct syncd *s, struct syncd_agent *a,
 		       const Orc8r__V1__DigestReply *r)
 {
@@ -443,9 +479,7 @@ static void on_digests(struct syncd *s, struct syncd_agent *a,
 		syncd_log(s, O8_LOG_ERROR, "%s: digests: %s", a->id, err.msg);
 	}
 	o8_desired_delta_done(&dd);
-	for (size_t i = 0; i < a->nhave; i++)
-		free((char *)a->have[i].key);
-	a->nhave = 0;
+	have_free(a);
 }
 
 /* --- connections ------------------------------------------------------------- */
@@ -509,6 +543,58 @@ static void on_opened(struct o8_conn *c)
 		syncd_log(s, O8_LOG_ERROR, "%s: store: %s", a->id, err.msg);
 }
 
+/* --- revocation ---------------------------------------------------------------- */
+
+void syncd_crl_check(struct syncd *s, bool force)
+{
+	struct o8_err err = O8_ERR_INIT;
+	struct stat st;
+	const char *key;
+	void *val;
+	size_t it = 0;
+
+	if (stat(s->crl_path, &st) != 0)
+		memset(&st, 0, sizeof(st));
+	if (!force && s->crl_seen.ino == (uint64_t)st.st_ino &&
+	    s->crl_seen.size == (int64_t)st.st_size &&
+	    s->crl_seen.mtime_ns == (int64_t)st.st_mtim.tv_sec * 1000000000 +
+	    st.st_mtim.tv_nsec)
+		return;
+	s->crl_seen.ino = (uint64_t)st.st_ino;
+	s->crl_seen.size = (int64_t)st.st_size;
+	s->crl_seen.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (o8_pki_trust_refresh(s->trust, &err)) {
+		syncd_log(s, O8_LOG_ERROR, "CRL: %s", err.msg);
+		return;
+	}
+	while (o8_strmap_next(&s->agents, &it, &key, &val)) {
+		struct syncd_agent *a = val;
+		const gnutls_datum_t *cert;
+		char why[600];
+
+		if (!a->link || !(cert = o8_conn_peer_cert(a->link->conn)))
+			continue;
+		o8_err_clear(&err);
+		if (o8_pki_trust_verify(s->trust, cert->data, cert->size, 0, NULL,
+					NULL, &err) == O8_OK)
+			continue;
+		snprintf(why, sizeof(why), "certificate refused now: %s", err.msg);
+		syncd_log(s, O8_LOG_WARN, "%s (%s): %s: connection closed at once",
+			  a->id, o8_conn_peer(a->link->conn), why);
+		syncd_event(s, a->network, a->gateway, "syncd", NULL, "disconnect", why);
+		o8_conn_abort(a->link->conn, why);
+	}
+}
+
+static void on_pki_changed(uv_fs_event_t *h, const char *name, int events,
+			   int status)
+{
+	(void)name;
+	(void)events;
+	if (status == 0)
+		syncd_crl_check(h->data, false);
+}
+
 static void on_message(struct o8_conn *c, struct Orc8r__V1__Envelope *env)
 {
 	struct syncd_link *l = o8_conn_data(c);
@@ -543,9 +629,7 @@ static void on_closed(struct o8_conn *c, const char *why)
 		a->link = NULL;
 		a->hello_done = false;
 		a->awaiting_digests = false;
-		for (size_t i = 0; i < a->nhave; i++)
-			free((char *)a->have[i].key);
-		a->nhave = 0;
+		have_free(a);
 		gen_unref(&a->inflight);
 		gen_unref(&a->base);
 		if (why && !s->stopping) {
@@ -715,6 +799,12 @@ void syncd_fetch(struct syncd *s, const char *actor)
 		s->fetch_again = true;  /* a push arrived during a fetch */
 		return;
 	}
+	if (s->max_version >= SYNCD_VERSION_MAX) {
+		syncd_log(s, O8_LOG_ERROR, "version numbers exhausted at %llu: "
+			  "nothing more can be issued",
+			  (unsigned long long)s->max_version);
+		return;
+	}
 	s->fetching = true;
 	snprintf(s->fetch_actor, sizeof(s->fetch_actor), "%s", actor);
 	s->work_version = s->max_version + 1;
@@ -728,6 +818,48 @@ void syncd_fetch(struct syncd *s, const char *actor)
 		s->fetching = false;
 }
 
+static bool delivery_seen(struct syncd *s, const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n > SYNCD_DELIVERY_MAX)
+		return false;   /* not GitHub's: the rate bound alone applies */
+	for (size_t i = 0; i < SYNCD_DELIVERIES; i++)
+		if (!strcmp(s->deliveries[i], id))
+			return true;
+	memcpy(s->deliveries[s->delivery_next], id, n + 1);
+	s->delivery_next = (s->delivery_next + 1) % SYNCD_DELIVERIES;
+	return false;
+}
+
+static void webhook_fired(uv_timer_t *t)
+{
+	struct syncd *s = t->data;
+
+	s->webhook_at_ms = uv_now(s->loop);
+	syncd_fetch(s, "webhook");
+}
+
+bool syncd_webhook(struct syncd *s, const char *delivery)
+{
+	uint64_t now = uv_now(s->loop);
+
+	if (delivery && delivery[0] && delivery_seen(s, delivery)) {
+		o8_metrics_inc(s->m.webhook_replays);
+		return false;
+	}
+	if (s->stopping || uv_is_active((uv_handle_t *)&s->webhook_timer))
+		return true;    /* coalesced with the fetch pending */
+	if (s->webhook_fetched && now - s->webhook_at_ms < SYNCD_WEBHOOK_INTERVAL_MS) {
+		uv_timer_start(&s->webhook_timer, webhook_fired,
+			       SYNCD_WEBHOOK_INTERVAL_MS - (now - s->webhook_at_ms), 0);
+		return true;
+	}
+	s->webhook_fetched = true;
+	webhook_fired(&s->webhook_timer);
+	return true;
+}
+
 static void poll_fired(uv_timer_t *t)
 {
 	syncd_fetch(t->data, "poll");
@@ -738,11 +870,16 @@ static void poll_fired(uv_timer_t *t)
 static enum o8_rc restore_agent(const struct o8_store_agent *sa, void *payload)
 {
 	struct syncd *s = payload;
-	struct syncd_agent *a = agent_get(s, sa->network, sa->gateway);
+	struct syncd_agent *a;
 
+	if (sa->acked_version > SYNCD_VERSION_MAX ||
+	    sa->desired_version > SYNCD_VERSION_MAX)
+		return O8_OK;   /* not a version syncd issues: forget the row */
+	a = agent_get(s, sa->network, sa->gateway);
 	if (!a)
 		return O8_ERR;
 	a->applied_version = sa->acked_version;
+	a->remembered = true;
 	snprintf(a->applied_commit, sizeof(a->applied_commit), "%s",
 		 sa->acked_commit ? sa->acked_commit : "");
 	a->failed_version = sa->failed_version;
@@ -780,6 +917,31 @@ static enum o8_rc mkdir_p(const char *dir, struct o8_err *err)
 	}
 	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
 		return o8_err_set(err, O8_ERR, buf, 0, 0, "%s: %s", buf, strerror(errno));
+	return O8_OK;
+}
+
+/*
+ * The state directory holds the store and the git mirror, so every Ki and
+ * OPc: refused when group or others may look in, as ssh refuses a key.
+ * The mode is the opened directory's, not a name's that could change.
+ */
+static enum o8_rc state_dir_private(const char *dir, struct o8_err *err)
+{
+	struct stat st;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		o8_err_set(err, O8_ERR, dir, 0, 0, "%s: %s", dir, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return err->rc;
+	}
+	close(fd);
+	if (st.st_mode & 077)
+		return o8_err_set(err, O8_EINVALID, dir, 0, 0, "state directory '%s' "
+				  "is accessible by others (mode %04o): it holds every "
+				  "subscriber's keys; run 'chmod 700 %s'", dir,
+				  (unsigned)(st.st_mode & 07777), dir);
 	return O8_OK;
 }
 
@@ -830,6 +992,10 @@ static enum o8_rc make_metrics(struct syncd *s, struct o8_err *err)
 	    o8_metrics_counter(&s->m.frames_rejected, s->metrics,
 			       "orc8r_syncd_frames_rejected_total",
 			       "connections closed for a bad frame or message", NULL, err) ||
+	    o8_metrics_counter(&s->m.webhook_replays, s->metrics,
+			       "orc8r_syncd_webhook_replays_total",
+			       "signed webhooks refused as replays of a delivery id "
+			       "seen lately", NULL, err) ||
 	    o8_metrics_counter(&s->m.fetch_ok, s->metrics, "orc8r_syncd_fetches_total",
 			       "fetches of the git remote", ok, err) ||
 	    o8_metrics_counter(&s->m.fetch_error, s->metrics, "orc8r_syncd_fetches_total",
@@ -853,7 +1019,13 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	s->listener.data = s;
 	uv_timer_init(s->loop, &s->poll);
 	s->poll.data = s;
-	if (s->opts.state_dir && mkdir_p(s->opts.state_dir, err))
+	uv_timer_init(s->loop, &s->webhook_timer);
+	s->webhook_timer.data = s;
+	uv_fs_event_init(s->loop, &s->pki_watch);
+	s->pki_watch.data = s;
+	snprintf(s->crl_path, sizeof(s->crl_path), "%s", crl);
+	if (s->opts.state_dir && (mkdir_p(s->opts.state_dir, err) ||
+				  state_dir_private(s->opts.state_dir, err)))
 		return err->rc;
 	if (make_metrics(s, err) ||
 	    o8_pki_trust_load(&s->trust, ca, crl, err) ||
@@ -866,6 +1038,11 @@ enum o8_rc syncd_start(struct syncd *s, struct o8_err *err)
 	if (s->opts.poll_s)
 		uv_timer_start(&s->poll, poll_fired, s->opts.poll_s * 1000ull,
 			       s->opts.poll_s * 1000ull);
+	syncd_crl_check(s, false);      /* what is loaded now: the baseline */
+	/* `orc8r pki revoke` renames a new CRL into the PKI directory */
+	if (uv_fs_event_start(&s->pki_watch, on_pki_changed, s->opts.pki, 0) != 0)
+		syncd_log(s, O8_LOG_WARN, "cannot watch %s: revocations apply at the "
+			  "next handshake or SIGHUP", s->opts.pki);
 	syncd_log(s, O8_LOG_INFO, "AGW port %s (port %u), API %s, store %s, %zu known AGWs",
 		  s->opts.listen, s->listen_port, s->opts.api, s->opts.store,
 		  s->agents.n);
@@ -887,6 +1064,7 @@ void syncd_apply_opts(struct syncd *s)
 				      s->opts.webhook_secret_len, &err);
 	if (s->tokens)
 		o8_apitoken_refresh(s->tokens, &err);
+	syncd_crl_check(s, true);
 	if (err.rc)
 		syncd_log(s, O8_LOG_ERROR, "reload: %s", err.msg);
 	syncd_log(s, O8_LOG_INFO, "config reloaded (poll %us); listeners and store change at restart",
@@ -906,6 +1084,8 @@ void syncd_stop(struct syncd *s)
 	s->stopping = true;
 	uv_close((uv_handle_t *)&s->listener, NULL);
 	uv_close((uv_handle_t *)&s->poll, NULL);
+	uv_close((uv_handle_t *)&s->webhook_timer, NULL);
+	uv_close((uv_handle_t *)&s->pki_watch, NULL);
 	o8_httpd_free(s->api);
 	s->api = NULL;
 	while (o8_strmap_next(&s->agents, &it, &key, &val)) {

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -28,14 +29,19 @@
 #include <nettle/base16.h>
 #include <uv.h>
 
+#include "util/fileio.h"
+
 #define BODY_DEFAULT (1u << 20)
 #define CONN_DEFAULT 1000u
+/* above agwd's 128 enrolment threads (agwd --simulate, from one host) */
+#define PER_SOURCE_DEFAULT 256u
 #define TIMEOUT_DEFAULT 30u
 #define SEGS_MAX 16
 #define DIGEST_BYTES 32
 #define SIG_PREFIX "sha256="
-/* TLS 1.2 stays for older curl builds on operators' machines. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.3 only, as on the AGW port: 1.2 brought CBC-SHA1 suites along,
+ * and the clients of these ports (orc8r's and agwd's libcurl) speak 1.3. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3"
 
 struct o8_httpd {
 	struct MHD_Daemon *d;
@@ -48,6 +54,7 @@ struct o8_httpd {
 	size_t hmac_len;
 	unsigned port;
 	bool tokens_failing;            /* a refresh failed (noted once) */
+	unsigned zero_runs;             /* MHD timeouts of 0 in a row (drive) */
 	char mhd_msg[256];              /* MHD's last diagnostic, for start errors */
 };
 
@@ -500,6 +507,24 @@ static struct o8_httpd_req *req_new(struct o8_httpd *h, struct MHD_Connection *c
 	return req;
 }
 
+/*
+ * A path (as MHD gives it, %-escapes decoded) with control characters or
+ * bytes that are not UTF-8 names nothing here; it is answered 400 before
+ * anything echoes it (jansson, rightly, will not hold it in a reply).
+ */
+static bool path_ok(const char *path)
+{
+	json_t *j;
+
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	if (!(j = json_string(path)))
+		return false;
+	json_decref(j);
+	return true;
+}
+
 /* At the headers: true when a reply (an error) is already decided. */
 static bool begin(struct o8_httpd_req *req)
 {
@@ -507,6 +532,11 @@ static bool begin(struct o8_httpd_req *req)
 	char allow[128] = "";
 	struct MHD_Response *r;
 
+	if (!path_ok(req->path)) {
+		o8_httpd_reply_error(req, MHD_HTTP_BAD_REQUEST, "request path with "
+				     "control characters or not UTF-8");
+		return true;
+	}
 	if (!split_path(req) || !(req->route = route_find(req, allow, sizeof(allow)))) {
 		if (allow[0]) {
 			o8_httpd_reply_error(req, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -706,17 +736,36 @@ const void *o8_httpd_req_peer_cert(struct o8_httpd_req *req, size_t *len)
 
 /* --- the loop ------------------------------------------------------------ */
 
-/* Lets MHD do what is ready, then arms the timer for what it waits on. */
+/*
+ * Lets MHD do what is ready, then arms the timer for what it waits on.
+ * MHD answers 0 when TLS holds buffered data epoll cannot see: run again
+ * next turn.  But it answers 0 for as long as a TLS handshake sits
+ * incomplete too (11 bytes of a ClientHello, then silence: MHD 0.9.75),
+ * which spun the loop at 100% CPU.  So zeros with no new bytes on any
+ * socket in between (on_poll resets the count) back off, up to
+ * ZERO_WAIT_MAX_MS: draining buffered data takes a few runs, and a silent
+ * peer then costs a run every few milliseconds, not a core.
+ */
+#define ZERO_RUNS_FREE 4
+#define ZERO_WAIT_MAX_MS 8u
+
 static void drive(struct o8_httpd *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms = 0;
+	unsigned over;
 
 	MHD_run(h->d);
-	/* 0 when TLS holds buffered data epoll cannot see: run again next turn. */
-	if (MHD_get_timeout(h->d, &ms) == MHD_YES)
-		uv_timer_start(&h->timer, on_timer, (uint64_t)ms, 0);
-	else
+	if (MHD_get_timeout(h->d, &ms) != MHD_YES) {
 		uv_timer_stop(&h->timer);
+		return;
+	}
+	if (ms) {
+		h->zero_runs = 0;
+	} else if (++h->zero_runs > ZERO_RUNS_FREE) {
+		over = h->zero_runs - ZERO_RUNS_FREE;
+		ms = over >= 4 ? ZERO_WAIT_MAX_MS : 1u << (over - 1);
+	}
+	uv_timer_start(&h->timer, on_timer, (uint64_t)ms, 0);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -726,9 +775,12 @@ static void on_timer(uv_timer_t *t)
 
 static void on_poll(uv_poll_t *p, int status, int events)
 {
+	struct o8_httpd *h = p->data;
+
 	(void)status;   /* an error on the epoll fd itself: MHD_run finds out */
 	(void)events;
-	drive(p->data);
+	h->zero_runs = 0;       /* new bytes: whatever waits may progress */
+	drive(h);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -779,28 +831,42 @@ void o8_httpd_free(struct o8_httpd *h)
 }
 
 /* Loads a PEM file for MHD, NUL-terminated as MHD wants it. */
+/*
+ * Reads a PEM file for MHD.  A key's mode comes from the descriptor its
+ * bytes are read from, and one readable by group or others is refused, as
+ * ssh refuses one: it may already have leaked.
+ */
 static enum o8_rc load_pem(gnutls_datum_t *out, const char *path, const char *what,
 			   struct o8_err *err)
 {
-	gnutls_datum_t d = { NULL, 0 };
-	char *s;
+	struct o8_fileio_info info = { 0 };
+	char *d = NULL, *s;
+	size_t len = 0;
+	enum o8_rc rc;
 
-	errno = 0;
-	if (gnutls_load_file(path, &d) < 0)
-		return o8_err_set(err, errno == ENOENT ? O8_ENOTFOUND : O8_ERR, NULL, 0, 0,
-				  "cannot read the TLS %s '%s': %s", what, path,
-				  errno ? strerror(errno) : "read error");
-	if (!(s = gnutls_malloc(d.size + 1))) {
-		explicit_bzero(d.data, d.size);
-		gnutls_free(d.data);
+	rc = o8_fileio_read_at(AT_FDCWD, path, 0, &d, &len, &info, NULL, NULL);
+	if (rc)
+		return o8_err_set(err, rc == O8_ENOTFOUND ? O8_ENOTFOUND : O8_ERR, NULL,
+				  0, 0, "cannot read the TLS %s '%s': %s", what, path,
+				  info.errnum ? strerror(info.errnum) : "read error");
+	if (!strcmp(what, "key") && (info.mode & 077)) {
+		explicit_bzero(d, len);
+		free(d);
+		return o8_err_set(err, O8_EINVALID, path, 0, 0, "private key '%s' is "
+				  "accessible by others (mode %04o): run 'chmod 600 %s'",
+				  path, (unsigned)info.mode, path);
+	}
+	if (!(s = gnutls_malloc(len + 1))) {
+		explicit_bzero(d, len);
+		free(d);
 		return oom(err);
 	}
-	memcpy(s, d.data, d.size);
-	s[d.size] = '\0';
-	explicit_bzero(d.data, d.size);
-	gnutls_free(d.data);
+	memcpy(s, d, len);
+	s[len] = '\0';
+	explicit_bzero(d, len);
+	free(d);
 	out->data = (unsigned char *)s;
-	out->size = d.size;
+	out->size = (unsigned)len;
 	return O8_OK;
 }
 
@@ -848,6 +914,7 @@ static struct MHD_Daemon *start_mhd(struct o8_httpd *h, const struct sockaddr_st
 #define OPT(opt, v, p) (ops[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(v), (p) })
 	OPT(MHD_OPTION_SOCK_ADDR, 0, (void *)(uintptr_t)sa);
 	OPT(MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections, NULL);
+	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, h->o.max_per_source, NULL);
 	OPT(MHD_OPTION_CONNECTION_TIMEOUT, h->o.timeout_s, NULL);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, h);
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h);
@@ -887,6 +954,8 @@ enum o8_rc o8_httpd_start(struct o8_httpd **out, struct uv_loop_s *loop,
 		h->o.max_body = BODY_DEFAULT;
 	if (!h->o.max_connections)
 		h->o.max_connections = CONN_DEFAULT;
+	if (!h->o.max_per_source)
+		h->o.max_per_source = PER_SOURCE_DEFAULT;
 	if (!h->o.timeout_s)
 		h->o.timeout_s = TIMEOUT_DEFAULT;
 	if ((rc = load_tls(h, o, err)))

@@ -111,10 +111,12 @@ struct o8_httpd_opts {
 	void (*log)(const struct o8_httpd_log *entry, void *payload);
 	void (*note)(const char *msg, void *payload);
 	void *payload;                  /* for handlers, cert_auth, log, note */
+	unsigned max_per_source;        /* from one address; 0: 256, so one
+					   client cannot hold the port */
 };
 
 #define O8_HTTPD_OPTS_INIT { NULL, NULL, NULL, NULL, 0, 0, 0, NULL, 0, NULL, NULL, NULL, NULL, \
-			    NULL }
+			    NULL, 0 }
 
 /*
  * Parses "HOST:PORT": HOST an IPv4 literal, "[IPv6]" literal or

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -350,6 +351,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* the store and the mirror hold every Ki/OPc: nobody else's to read */
+	umask(077);
 	syncd_config_init(&m.cfg);
 	options = make_options();
 	if (!options)

@@ -30,6 +30,14 @@
 #include "util/log.h"
 #include "util/strmap.h"
 
+/* Replays of a signed webhook (its signature covers the body only) are
+ * answered without a fetch: the last SYNCD_DELIVERIES X-GitHub-Delivery ids
+ * are remembered; and however many arrive, webhooks start at most one fetch
+ * per SYNCD_WEBHOOK_INTERVAL_MS. */
+#define SYNCD_DELIVERIES 512
+#define SYNCD_DELIVERY_MAX 64           /* a GitHub id is a 36-byte UUID */
+#define SYNCD_WEBHOOK_INTERVAL_MS 1000
+
 /* What core.c needs to run (main.c fills it from the config). */
 struct syncd_opts {
 	const char *listen;             /* southbound "HOST:PORT" */
@@ -81,6 +89,10 @@ struct syncd_agent {
 	int64_t report_at;
 	uint64_t bytes_sent;            /* over every connection */
 	char *cert_serial;
+	/* syncd's store knew it at start, or it acked a version since: syncd
+	 * then knows every version it was issued, and a Hello claiming one
+	 * above them is a lie, not a lost store */
+	bool remembered;
 };
 
 _Static_assert(sizeof(((struct syncd_agent *)0)->id) >=
@@ -103,12 +115,27 @@ struct syncd {
 	struct {
 		struct o8_metric *connected, *in_sync, *desired_version,
 			*push_latency, *bytes_sent, *frames_rejected,
-			*fetch_ok, *fetch_error, *agws;
+			*fetch_ok, *fetch_error, *agws, *webhook_replays;
 	} m;
 
 	struct o8_strmap agents;        /* id -> struct syncd_agent */
 	struct syncd_gen *cur, *prev;
-	uint64_t max_version;           /* the highest version seen anywhere */
+	uint64_t max_version;           /* the highest version issued (or held by
+					   a declared AGW after a lost store) */
+
+	/* webhooks: the GitHub delivery ids seen last (a ring), and at most
+	   one fetch per SYNCD_WEBHOOK_INTERVAL_MS, the rest coalesced */
+	char deliveries[SYNCD_DELIVERIES][SYNCD_DELIVERY_MAX + 1];
+	size_t delivery_next;
+	uv_timer_t webhook_timer;
+	uint64_t webhook_at_ms;         /* uv_now() of the last webhook fetch */
+	bool webhook_fetched;
+
+	/* the CRL: its directory watched, so a revocation closes the
+	   revoked gateway's live connection at once (and on SIGHUP) */
+	uv_fs_event_t pki_watch;
+	char crl_path[4096];
+	struct { int64_t mtime_ns, size; uint64_t ino; } crl_seen;
 
 	/* fetching */
 	uv_timer_t poll;
@@ -133,6 +160,10 @@ struct syncd {
 	uv_signal_t sigterm, sigint, sighup;
 };
 
+/* The highest version syncd issues: JSON numbers (the API) and the store's
+ * signed 64-bit integers hold it exactly, and max_version + 1 never wraps. */
+#define SYNCD_VERSION_MAX ((UINT64_C(1) << 53) - 1)
+
 /* A connection's link to its agent (known once its certificate passed). */
 struct syncd_link {
 	struct syncd *s;
@@ -146,10 +177,20 @@ void syncd_stop(struct syncd *s);
 /* After the loop ended: frees what syncd_start made. */
 void syncd_free(struct syncd *s);
 void syncd_fetch(struct syncd *s, const char *actor);
+/*
+ * A signed webhook arrived with delivery id (NULL or empty: none).  Returns
+ * false for a replay (an id seen lately: nothing is done, it is counted);
+ * otherwise a fetch follows, now or coalesced with the one pending.
+ */
+bool syncd_webhook(struct syncd *s, const char *delivery);
 /* After a config reload changed s->opts: poll interval, webhook secret,
  * API tokens, repository.  Listeners and the store keep their start-up
  * values until a restart (logged). */
 void syncd_apply_opts(struct syncd *s);
+/* Re-reads the CRL when it changed (always with force) and closes, at once
+ * and sending nothing more, every connection whose certificate no longer
+ * passes. */
+void syncd_crl_check(struct syncd *s, bool force);
 /* Appends to the audit log (failures are logged, not returned). */
 void syncd_event(struct syncd *s, const char *network, const char *gateway,
 		 const char *who, const char *commit, const char *what,

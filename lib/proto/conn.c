@@ -22,6 +22,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "wire.pb-c.h"
+#include "util/fileio.h"
 
 #define HANDSHAKE_MS_DEFAULT 10000
 #define CLOSE_LINGER_MS 1000    /* how long a close waits for its writes */
@@ -95,13 +96,44 @@ static enum o8_rc creds_new(gnutls_certificate_credentials_t *out,
 	return O8_OK;
 }
 
+/*
+ * The key is read here, not by GnuTLS, so its mode comes from the very
+ * descriptor its bytes are read from: a key readable by group or others is
+ * refused, as ssh refuses one (it may already have leaked).
+ */
 static enum o8_rc creds_key(gnutls_certificate_credentials_t *creds,
 			    const char *cert, const char *key,
 			    struct o8_err *err)
 {
-	int r = gnutls_certificate_set_x509_key_file(*creds, cert, key,
-						     GNUTLS_X509_FMT_PEM);
+	char *kbuf = NULL, *cbuf = NULL;
+	size_t klen = 0, clen = 0;
+	mode_t mode = 0;
+	gnutls_datum_t kd, cd;
+	int r;
 
+	if (o8_fileio_read(&kbuf, &klen, &mode, key, NULL, err) == O8_OK &&
+	    (mode & 077))
+		o8_err_set(err, O8_EINVALID, key, 0, 0, "private key '%s' is "
+			   "accessible by others (mode %04o): run 'chmod 600 %s'",
+			   key, (unsigned)mode, key);
+	if (!err->rc)
+		o8_fileio_read(&cbuf, &clen, NULL, cert, NULL, err);
+	if (err->rc) {
+		if (kbuf)
+			gnutls_memset(kbuf, 0, klen);
+		free(kbuf);
+		free(cbuf);
+		gnutls_certificate_free_credentials(*creds);
+		*creds = NULL;
+		return err->rc;
+	}
+	kd = (gnutls_datum_t){ (unsigned char *)kbuf, (unsigned)klen };
+	cd = (gnutls_datum_t){ (unsigned char *)cbuf, (unsigned)clen };
+	r = gnutls_certificate_set_x509_key_mem(*creds, &cd, &kd,
+						GNUTLS_X509_FMT_PEM);
+	gnutls_memset(kbuf, 0, klen);
+	free(kbuf);
+	free(cbuf);
 	if (r < 0) {
 		gnutls_certificate_free_credentials(*creds);
 		*creds = NULL;
@@ -269,6 +301,21 @@ static void finish_close(struct o8_conn *c)
 	c->finished = true;
 	uv_close((uv_handle_t *)&c->tcp, handle_closed);
 	uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+void o8_conn_abort(struct o8_conn *c, const char *why)
+{
+	if (!c)
+		return;
+	if (!c->closing) {
+		c->closing = true;
+		c->why = why ? strdup(why) : NULL;
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		if (c->resolving)
+			uv_cancel((uv_req_t *)&c->gai);
+	}
+	/* pending writes end with UV_ECANCELED before the handles close */
+	finish_close(c);
 }
 
 static void linger_expired(uv_timer_t *t)

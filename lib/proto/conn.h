@@ -121,6 +121,14 @@ void o8_conn_close(struct o8_conn *c, const char *why);
 /* The same, for a peer that broke the rules: o8_conn_rejected then says so. */
 void o8_conn_reject(struct o8_conn *c, const char *why);
 
+/*
+ * Closes c at once, for a peer that must be sent nothing more (its
+ * certificate was revoked): writes not yet on the socket are dropped, no
+ * close_notify is sent.  Idempotent, and it cuts short an o8_conn_close
+ * still flushing.
+ */
+void o8_conn_abort(struct o8_conn *c, const char *why);
+
 void *o8_conn_data(const struct o8_conn *c);
 void o8_conn_set_data(struct o8_conn *c, void *data);
 

@@ -327,6 +327,35 @@ static int check_keyed(const char *what, const void *v, size_t n,
 	return 0;
 }
 
+/*
+ * Adds one frame of a multi-frame exchange to its running totals (reset by
+ * the caller after the last frame); refuses it when the exchange would go
+ * over a limit.  Counting costs one pass over what was just decoded.
+ */
+static int exchange_add(const char *what, size_t *records, size_t *bytes,
+			size_t n, const Envelope *env, char *why, size_t whylen)
+{
+	size_t len = protobuf_c_message_get_packed_size(&env->base);
+
+	if (n > O8_WIRE_MAX_EXCHANGE_RECORDS - *records)
+		return refuse(why, whylen, "%s of more than %u records (over "
+			      "its frames)", what, O8_WIRE_MAX_EXCHANGE_RECORDS);
+	if (len > O8_WIRE_MAX_EXCHANGE_BYTES - *bytes)
+		return refuse(why, whylen, "%s of more than %u bytes (over its "
+			      "frames)", what, O8_WIRE_MAX_EXCHANGE_BYTES);
+	*records += n;
+	*bytes += len;
+	return 0;
+}
+
+static int check_text(const char *what, const char *s, char *why, size_t whylen)
+{
+	if (s && strnlen(s, O8_WIRE_MAX_TEXT + 1) > O8_WIRE_MAX_TEXT)
+		return refuse(why, whylen, "%s longer than %u bytes", what,
+			      O8_WIRE_MAX_TEXT);
+	return 0;
+}
+
 static int check_hello(struct o8_wire_session *s, const Envelope *env,
 		       char *why, size_t whylen)
 {
@@ -374,9 +403,20 @@ static int check_state(struct o8_wire_session *s, const Envelope *env,
 	if ((int)r->status < O8_WIRE_STATUS_OK || (int)r->status > STATUS_MAX)
 		return refuse(why, whylen, "StateReport with unknown status %d",
 			      (int)r->status);
+	if (r->n_kpis > O8_WIRE_MAX_KPIS)
+		return refuse(why, whylen, "StateReport with %zu KPIs, at most %u",
+			      r->n_kpis, O8_WIRE_MAX_KPIS);
+	if (check_text("StateReport message", r->message, why, whylen))
+		return -1;
 	for (i = 0; i < r->n_kpis; i++) {
 		if (!r->kpis[i] || !r->kpis[i]->name || !r->kpis[i]->name[0])
 			return refuse(why, whylen, "StateReport with an unnamed KPI");
+		if (strnlen(r->kpis[i]->name, O8_WIRE_MAX_KPI_NAME + 1) >
+		    O8_WIRE_MAX_KPI_NAME)
+			return refuse(why, whylen, "StateReport: KPI '%s' has a name "
+				      "longer than %u bytes",
+				      shown(&a, r->kpis[i]->name),
+				      O8_WIRE_MAX_KPI_NAME);
 		if (!isfinite(r->kpis[i]->value))
 			return refuse(why, whylen, "StateReport: KPI '%s' is not a "
 				      "finite number",
@@ -425,6 +465,8 @@ static int check_nack(struct o8_wire_session *s, const Envelope *env,
 	if (!n->reason || !n->reason[0])
 		return refuse(why, whylen, "Nack of version %" PRIu64 " without a "
 			      "reason", n->version);
+	if (check_text("Nack reason", n->reason, why, whylen))
+		return -1;
 	s->pending_deltas--;
 	s->last_answer = n->version;
 	return 0;
@@ -482,6 +524,11 @@ static int check_delta(struct o8_wire_session *s, const Envelope *env,
 			keyed_key, why, whylen) ||
 	    check_disjoint(d, why, whylen))
 		return -1;
+	if (!s->chunk_open)
+		s->delta_records = s->delta_bytes = 0;
+	if (exchange_add("ConfigDelta", &s->delta_records, &s->delta_bytes,
+			 d->n_upserts + d->n_deletes, env, why, whylen))
+		return -1;
 	s->last_to = d->to_version;
 	s->chunk_open = d->more;
 	s->chunk_from = d->from_version;
@@ -533,10 +580,14 @@ static int check_digest_reply(struct o8_wire_session *s, const Envelope *env,
 		return refuse(why, whylen, "DigestReply without a DigestRequest");
 	if (check_kind_digests("DigestReply", r->kinds, r->n_kinds, why, whylen) ||
 	    check_keyed("DigestReply", r->records, r->n_records, keyed_digest,
-			why, whylen))
+			why, whylen) ||
+	    exchange_add("DigestReply", &s->reply_records, &s->reply_bytes,
+			 r->n_records, env, why, whylen))
 		return -1;
-	if (!r->more)
+	if (!r->more) {
 		s->pending_digests--;
+		s->reply_records = s->reply_bytes = 0;
+	}
 	return 0;
 }
 

@@ -62,6 +62,20 @@ struct Orc8r__V1__Record;
  */
 #define O8_WIRE_UNPACK_FACTOR 16u
 
+/*
+ * What one exchange may hold, whatever its frames: a ConfigDelta or a
+ * DigestReply sent as several frames (more set) is one exchange, and its
+ * receiver keeps all of it until the last frame, so without these one peer
+ * could grow the other without bound.  Bytes are the encoded envelopes'.
+ * A StateReport's KPIs are few and small (agwd sends 16 at most); texts
+ * (a StateReport's message, a Nack's reason) are for a log line.
+ */
+#define O8_WIRE_MAX_EXCHANGE_RECORDS (1u << 20)        /* 1,048,576 */
+#define O8_WIRE_MAX_EXCHANGE_BYTES (128u << 20)        /* 128 MiB */
+#define O8_WIRE_MAX_KPIS 256u
+#define O8_WIRE_MAX_KPI_NAME 128u                      /* bytes */
+#define O8_WIRE_MAX_TEXT 4096u                         /* bytes */
+
 /* The Envelope's messages: the values are its oneof field numbers. */
 enum o8_wire_msg {
 	O8_WIRE_NONE = 0,               /* no message, or one unknown here */
@@ -188,6 +202,10 @@ struct o8_wire_session {
 	uint64_t chunk_from;            /* of the incomplete ConfigDelta */
 	size_t pending_deltas;          /* complete, not yet answered */
 	size_t pending_digests;         /* DigestRequests not yet answered */
+	/* the incomplete ConfigDelta and DigestReply so far (both ways can
+	   be open at once): against O8_WIRE_MAX_EXCHANGE_* */
+	size_t delta_records, reply_records;
+	size_t delta_bytes, reply_bytes;
 	bool chunk_open, chunk_full;
 };
 
@@ -207,7 +225,11 @@ void o8_wire_session_init(struct o8_wire_session *s, enum o8_wire_role role);
  *   ("agent speaks protocol 0, syncd needs at least 1: upgrade agwd");
  * - content: kinds known, digests of 32 bytes, keys not empty, lists
  *   sorted by (kind, key) without duplicates, a full delta without deletes,
- *   a status known, KPI values finite, a gateway id "network/gateway".
+ *   a status known, KPI values finite, a gateway id "network/gateway";
+ * - size: a ConfigDelta or DigestReply within O8_WIRE_MAX_EXCHANGE_RECORDS
+ *   and _BYTES over all its frames, at most O8_WIRE_MAX_KPIS KPIs with
+ *   names of at most O8_WIRE_MAX_KPI_NAME bytes, texts of at most
+ *   O8_WIRE_MAX_TEXT bytes (each refusal names the limit).
  * Record digests are not recomputed here: see o8_wire_record_view.
  * After a refusal every later check fails too.
  */

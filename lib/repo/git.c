@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -478,6 +479,41 @@ static int link_to_dir(struct twalk *w, const char *dir, const git_oid *id)
 	return r;
 }
 
+/*
+ * Why git itself would refuse a tree entry's name (read-tree, checkout and
+ * clone do: verify_path in git's read-cache.c), or NULL.  A crafted tree
+ * can hold any bytes, and a name that climbs out of its directory or into
+ * .git would otherwise become a path of the snapshot.  .git is matched as
+ * on every file system git protects (case, NTFS's trailing dots and spaces
+ * and 8.3 name), since a clone elsewhere would read it so.
+ */
+static const char *name_refused(const char *name)
+{
+	static const struct { const char *name; const char *why; } exact[] = {
+		{ "", "empty" },
+		{ ".", "its own directory" },
+		{ "..", "it leaves its directory" },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (!strcmp(name, exact[i].name))
+			return exact[i].why;
+	if (strchr(name, '/'))
+		return "it holds '/', a path that may leave the repository";
+	if (strchr(name, '\\'))
+		return "it holds a backslash, a path separator on Windows";
+	if (!strncasecmp(name, "git~1", 5) && !name[5])
+		return "it is .git on Windows";
+	if (!strncasecmp(name, ".git", 4)) {
+		for (n = 4; name[n] == '.' || name[n] == ' '; n++)
+			;
+		if (!name[n])
+			return "it is git's own directory";
+	}
+	return NULL;
+}
+
 static int walk_tree(struct twalk *w, const git_tree *t, const char *dir, unsigned depth)
 {
 	size_t i, n = git_tree_entrycount(t), len;
@@ -490,8 +526,16 @@ static int walk_tree(struct twalk *w, const git_tree *t, const char *dir, unsign
 		const char *name = git_tree_entry_name(e);
 		git_filemode_t mode = git_tree_entry_filemode(e);
 		struct snap_file *f;
+		const char *bad = name_refused(name);
 
-		/* dot-directories (.git, .orc8r) and dot-files are not config */
+		if (bad) {
+			if (o8_diags_add(w->diags, *dir ? dir : ".", 1, 1, NULL, NULL,
+					 "tree entry name '%s' is one git refuses "
+					 "(%s); refusing the commit", name, bad))
+				return oom(w->err);
+			continue;
+		}
+		/* dot-directories (.orc8r, .github) and dot-files are not config */
 		if (name[0] == '.')
 			continue;
 		if (snprintf(rel, sizeof(rel), "%s%s%s", dir, *dir ? "/" : "", name) >= (int)sizeof(rel)) {

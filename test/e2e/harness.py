@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 import yaml
 
@@ -211,7 +212,8 @@ class World:
         return cmd + self.syncd_args
 
     def start_syncd(self):
-        os.makedirs(self.sstate, exist_ok=True)
+        # private, or syncd refuses it: it holds every Ki/OPc
+        os.makedirs(self.sstate, mode=0o700, exist_ok=True)
         if os.path.exists(self.ports_file):
             os.unlink(self.ports_file)
         p = self.start('syncd', self.syncd_cmd(), os.path.join(self.root, 'syncd.log'))
@@ -296,10 +298,13 @@ class World:
     def gateway(self, net, name):
         return self.http('GET', f'/v1/gateways/{net}/{name}')
 
-    def webhook(self, body=b'{"ref":"refs/heads/main"}', secret=None):
+    def webhook(self, body=b'{"ref":"refs/heads/main"}', secret=None, delivery=None):
+        """As GitHub sends one: signed, with a delivery id (a fresh one
+        unless given)."""
         sig = hmac.new((secret or self.secret).encode(), body, hashlib.sha256).hexdigest()
         return self.http('POST', '/v1/webhook', body=body, raw=True, token=False,
                          headers={'X-Hub-Signature-256': f'sha256={sig}',
+                                  'X-GitHub-Delivery': delivery or str(uuid.uuid4()),
                                   'Content-Type': 'application/json'})
 
     def converged(self, commit=None):

@@ -458,7 +458,7 @@ def case_ports(w):
     started = []
     for i in (1, 2):
         d = os.path.join(w.root, f'syncd{i}')
-        os.makedirs(d)
+        os.makedirs(d, mode=0o700)
         pf = os.path.join(d, 'ports.json')
         cmd = [os.path.join(BIN, 'syncd'), '--pki', w.pki, '--state-dir', d,
                '--repo-url', w.remote, '--repo-poll', '0',

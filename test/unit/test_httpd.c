@@ -689,6 +689,35 @@ static void log__one_entry_per_request_without_secrets(void **state)
 	pthread_mutex_unlock(&fx->mu);
 }
 
+/*
+ * CR/LF (decoded from %0d%0a) or bytes that are not UTF-8 in a path:
+ * answered 400, not dropped, and handed to the log as they came (util/log
+ * escapes them); the next request on the server is served.
+ */
+static void path__control_and_non_utf8_are_400(void **state)
+{
+	static const char *const bad[] = {
+		"/v1/%0d%0aforged:%20line", "/v1/gateways/lab/%ff", "/%c3%28", "/a%7fb",
+	};
+	struct fx *fx = *state;
+	struct o8_httpd_opts o = O8_HTTPD_OPTS_INIT;
+	struct resp r;
+	size_t i;
+
+	serve_ok(fx, &o, NULL);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		request(fx, "GET", bad[i], NULL, &r);
+		assert_error(&r, 400, "request path with control characters or not UTF-8");
+	}
+	request(fx, "GET", "/healthz", NULL, &r);
+	assert_int_equal(r.status, 200);
+	wait_logs(fx, 5);
+	pthread_mutex_lock(&fx->mu);
+	assert_string_equal(fx->logs[0].path, "/v1/\r\nforged: line");
+	assert_int_equal(fx->logs[0].status, 400);
+	pthread_mutex_unlock(&fx->mu);
+}
+
 /* A PKI in dir with a client certificate for network/gateway: DIR/NAME.{crt,key}. */
 static void make_pki(const char *dir, const char *name)
 {
@@ -1007,6 +1036,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(tls__optional_client_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__operator_certificates, setup, teardown),
+		cmocka_unit_test_setup_teardown(path__control_and_non_utf8_are_400, setup,
+						teardown),
 		cmocka_unit_test(addr__parse),
 		cmocka_unit_test_setup_teardown(start__errors_name_the_problem, setup, teardown),
 	};

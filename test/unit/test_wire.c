@@ -1416,6 +1416,141 @@ static void wire__record_view_checks_the_digest(void **state)
 	free(f);
 }
 
+/*
+ * What one exchange may hold over all its frames (issue 16): an endless
+ * more=true DigestReply or ConfigDelta is refused once it passes
+ * O8_WIRE_MAX_EXCHANGE_RECORDS or _BYTES, and the totals start again after
+ * a complete one; a StateReport holds at most O8_WIRE_MAX_KPIS KPIs with
+ * short names, and texts are short.
+ */
+#define REPLY_RECORDS (O8_WIRE_MAX_EXCHANGE_RECORDS / 4)
+
+static void wire__exchange_limits(void **state)
+{
+	static uint8_t zero[32];
+	struct o8_wire_session s;
+	struct o8_err err = O8_ERR_INIT;
+	Orc8r__V1__DigestReply reply = ORC8R__V1__DIGEST_REPLY__INIT;
+	Envelope renv = ORC8R__V1__ENVELOPE__INIT;
+	Orc8r__V1__RecordDigest *rd, **rdp;
+	struct o8_wire_kpi many[O8_WIRE_MAX_KPIS + 1];
+	char (*keys)[16], name[O8_WIRE_MAX_KPI_NAME + 2], why[256];
+	struct rec big;
+	const struct o8_record *bigp = &big.r;
+	uint8_t *body;
+	Envelope *env;
+	int i;
+
+	(void)state;
+	mk_recs();
+	/* an endless DigestReply: four frames of a quarter of the records */
+	rd = calloc(REPLY_RECORDS, sizeof(*rd));
+	rdp = calloc(REPLY_RECORDS, sizeof(*rdp));
+	keys = calloc(REPLY_RECORDS, sizeof(*keys));
+	assert_true(rd && rdp && keys);
+	for (i = 0; i < (int)REPLY_RECORDS; i++) {
+		orc8r__v1__record_digest__init(&rd[i]);
+		snprintf(keys[i], sizeof(keys[i]), "%010d", i);
+		rd[i].kind = ORC8R__V1__RECORD_KIND__RECORD_KIND_SUBSCRIBER;
+		rd[i].key = keys[i];
+		rd[i].digest.data = zero;
+		rd[i].digest.len = 32;
+		rdp[i] = &rd[i];
+	}
+	reply.records = rdp;
+	reply.n_records = REPLY_RECORDS;
+	reply.more = true;
+	renv.msg_case = ORC8R__V1__ENVELOPE__MSG_DIGEST_REPLY;
+	renv.digest_reply = &reply;
+	o8_wire_session_init(&s, O8_WIRE_AGENT);
+	reach(&s, S_PENDING);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(o8_wire_session_check(&s, O8_WIRE_AGENT, &renv, why,
+						       sizeof(why)), 0);
+	assert_int_equal(o8_wire_session_check(&s, O8_WIRE_AGENT, &renv, why,
+					       sizeof(why)), -1);
+	assert_string_equal(why, "DigestReply of more than 1048576 records (over "
+			    "its frames)");
+	/* ... while a complete one starts the count again */
+	o8_wire_session_init(&s, O8_WIRE_AGENT);
+	reach(&s, S_PENDING);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(o8_wire_session_check(&s, O8_WIRE_AGENT, &renv, why,
+						       sizeof(why)), 0);
+	reply.more = false;
+	assert_int_equal(o8_wire_session_check(&s, O8_WIRE_AGENT, &renv, why,
+					       sizeof(why)), 0);
+	assert_int_equal(one(&s, build(O8_WIRE_DIGEST_REQUEST), why), 0);
+	reply.more = true;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(o8_wire_session_check(&s, O8_WIRE_AGENT, &renv, why,
+						       sizeof(why)), 0);
+	free(rd);
+	free(rdp);
+	free(keys);
+
+	/* an endless ConfigDelta of 8 MiB frames: refused past 128 MiB */
+	assert_non_null(body = calloc(1, 8u << 20));
+	mk_rec(&big, O8_REC_SUBSCRIBER, "001010000000001", 0);
+	big.r.body = body;
+	big.r.len = 8u << 20;
+	open_session(&s);
+	for (i = 0; i < 16; i++) {
+		env = mk_delta(5, 9, false, &bigp, 1);
+		env->delta->more = true;
+		if (one(&s, env, why))
+			break;
+	}
+	assert_int_equal(i, 15);
+	assert_string_equal(why, "ConfigDelta of more than 134217728 bytes "
+			    "(over its frames)");
+	free(body);
+
+	/* KPIs: how many, how long their names */
+	for (i = 0; i <= (int)O8_WIRE_MAX_KPIS; i++)
+		many[i] = (struct o8_wire_kpi){ "k", (double)i };
+	open_session(&s);
+	assert_int_equal(o8_wire_build_state(&env, 1, O8_WIRE_STATUS_OK, many,
+					     O8_WIRE_MAX_KPIS, NULL, &err), O8_OK);
+	assert_int_equal(one(&s, env, why), 0);
+	assert_int_equal(o8_wire_build_state(&env, 1, O8_WIRE_STATUS_OK, many,
+					     O8_WIRE_MAX_KPIS + 1, NULL, &err), O8_OK);
+	assert_int_equal(one(&s, env, why), -1);
+	assert_string_equal(why, "StateReport with 257 KPIs, at most 256");
+	memset(name, 'n', sizeof(name));
+	name[O8_WIRE_MAX_KPI_NAME] = '\0';
+	many[0].name = name;
+	open_session(&s);
+	assert_int_equal(o8_wire_build_state(&env, 1, O8_WIRE_STATUS_OK, many, 1,
+					     NULL, &err), O8_OK);
+	assert_int_equal(one(&s, env, why), 0);
+	name[O8_WIRE_MAX_KPI_NAME] = 'n';
+	name[O8_WIRE_MAX_KPI_NAME + 1] = '\0';
+	assert_int_equal(o8_wire_build_state(&env, 1, O8_WIRE_STATUS_OK, many, 1,
+					     NULL, &err), O8_OK);
+	assert_int_equal(one(&s, env, why), -1);
+	assert_non_null(strstr(why, "has a name longer than 128 bytes"));
+	/* texts */
+	{
+		char *text = malloc(O8_WIRE_MAX_TEXT + 2);
+
+		assert_non_null(text);
+		memset(text, 'x', O8_WIRE_MAX_TEXT + 1);
+		text[O8_WIRE_MAX_TEXT + 1] = '\0';
+		open_session(&s);
+		assert_int_equal(o8_wire_build_state(&env, 1, O8_WIRE_STATUS_FAILED,
+						     NULL, 0, text, &err), O8_OK);
+		assert_int_equal(one(&s, env, why), -1);
+		assert_string_equal(why, "StateReport message longer than 4096 bytes");
+		o8_wire_session_init(&s, O8_WIRE_AGENT);
+		reach(&s, S_PENDING);
+		assert_int_equal(o8_wire_build_nack(&env, 6, text, &err), O8_OK);
+		assert_int_equal(one(&s, env, why), -1);
+		assert_string_equal(why, "Nack reason longer than 4096 bytes");
+		free(text);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* Seed corpus for fuzz/fuzz_wire_decode.c                                  */
 
@@ -1508,6 +1643,62 @@ static void append_env(uint8_t **buf, size_t *n, Envelope *env)
 	o8_wire_built_free(env);
 }
 
+/* Conversations that end at one of the size limits (wire.h). */
+static int write_limit_seeds(const char *dir)
+{
+	static struct o8_wire_kpi many[O8_WIRE_MAX_KPIS + 1];
+	static char name[O8_WIRE_MAX_KPI_NAME + 2], text[O8_WIRE_MAX_TEXT + 2];
+	struct o8_err err = O8_ERR_INIT;
+	struct o8_wire_digests ds = { 0 };
+	uint8_t *conv = NULL;
+	size_t n = 0;
+	Envelope *env;
+	int rc = 0, i;
+
+	for (i = 0; i <= (int)O8_WIRE_MAX_KPIS; i++)
+		many[i] = (struct o8_wire_kpi){ "k", 1.0 };
+	memset(name, 'n', O8_WIRE_MAX_KPI_NAME + 1);
+	memset(text, 't', O8_WIRE_MAX_TEXT + 1);
+	/* 257 KPIs, then a KPI name and a message one byte too long */
+	append_env(&conv, &n, mk_hello(1, "lab/agw-1", 0));
+	append_env(&conv, &n, mk_welcome(1));
+	if (o8_wire_build_state(&env, 1, O8_WIRE_STATUS_OK, many,
+				O8_WIRE_MAX_KPIS + 1, NULL, &err))
+		return 1;
+	append_env(&conv, &n, env);
+	rc |= write_seed(dir, "limit-kpis", 0, conv, n);
+	n = 0;
+	append_env(&conv, &n, mk_hello(1, "lab/agw-1", 0));
+	append_env(&conv, &n, mk_welcome(1));
+	many[0].name = name;
+	if (o8_wire_build_state(&env, 1, O8_WIRE_STATUS_FAILED, many, 1, NULL,
+				&err))
+		return 1;
+	append_env(&conv, &n, env);
+	if (o8_wire_build_state(&env, 1, O8_WIRE_STATUS_FAILED, NULL, 0, text,
+				&err))
+		return 1;
+	append_env(&conv, &n, env);
+	rc |= write_seed(dir, "limit-kpi-name-and-text", 0, conv, n);
+	/* a DigestReply whose frames say more, again and again */
+	n = 0;
+	mk_recs();
+	append_env(&conv, &n, mk_hello(1, "lab/agw-1", 0));
+	append_env(&conv, &n, mk_welcome(1));
+	append_env(&conv, &n, build(O8_WIRE_DIGEST_REQUEST));
+	ds.recs = recp;
+	ds.n = NRECS;
+	for (i = 0; i < 8; i++) {
+		if (o8_wire_build_digest_reply(&env, &ds, &err))
+			return 1;
+		env->digest_reply->more = true;
+		append_env(&conv, &n, env);
+	}
+	rc |= write_seed(dir, "limit-endless-digest-reply", 0, conv, n);
+	free(conv);
+	return rc;
+}
+
 static int write_corpus(const char *dir)
 {
 	static const char *const names[O8_WIRE__COUNT] = {
@@ -1570,6 +1761,7 @@ static int write_corpus(const char *dir)
 	/* the same under a 64-byte limit: refused at the first header */
 	rc |= write_seed(dir, "conversation-limit-64", 1, conv, n);
 	free(conv);
+	rc |= write_limit_seeds(dir);
 	return rc ? 1 : 0;
 }
 
@@ -1594,6 +1786,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(wire__kind_digests_follow_the_definition),
 		cmocka_unit_test(wire__record_view_checks_the_digest),
 		cmocka_unit_test(wire__seed_conversation_is_accepted),
+		cmocka_unit_test(wire__exchange_limits),
 	};
 
 	if (argc == 3 && !strcmp(argv[1], "--write-corpus"))

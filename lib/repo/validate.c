@@ -87,6 +87,10 @@ struct walker {
 	if (!(w)->refs_only) DIAG_REF(w, n, __VA_ARGS__); \
 } while (0)
 
+/* The two "%s%s" arguments that end a message with the row's reason
+ * (schema.h: why), or with nothing. */
+#define WHY(f) (f)->why ? "; " : "", (f)->why ? (f)->why : ""
+
 #define DIAG_REF(w, n, ...) do { \
 	if (o8_diags_add(&(w)->diags, (w)->obj->file, (n)->line, (n)->col, \
 			 (w)->kind, (w)->obj->name, __VA_ARGS__)) \
@@ -398,11 +402,11 @@ static void check_string(struct walker *w, const struct o8_kind_schema *ks,
 	}
 	if (f->fmt && !o8_schema_fmt_ok(f->fmt, n->u.str, n->n)) {
 		if (f->flags & O8_F_SENSITIVE)
-			DIAG(w, n, "invalid '%s': must be %s (value not shown)", w->dpath,
-			     o8_schema_fmt_doc(f->fmt));
+			DIAG(w, n, "invalid '%s': must be %s (value not shown)%s%s",
+			     w->dpath, o8_schema_fmt_doc(f->fmt), WHY(f));
 		else
-			DIAG(w, n, "invalid '%s' '%s': must be %s", w->dpath, n->u.str,
-			     o8_schema_fmt_doc(f->fmt));
+			DIAG(w, n, "invalid '%s' '%s': must be %s%s%s", w->dpath,
+			     n->u.str, o8_schema_fmt_doc(f->fmt), WHY(f));
 		return;
 	}
 	if ((f->min || f->max) && (n->n < f->min || n->n > f->max)) {
@@ -438,8 +442,9 @@ static void out_of_range(struct walker *w, const struct o8_field *f,
 	char lo[32], hi[32];
 
 	if (f->min || f->max)
-		DIAG(w, n, "'%s' out of range: %s (must be %s to %s)", w->dpath, n->u.str,
-		     bound(lo, sizeof(lo), f->min), bound(hi, sizeof(hi), f->max));
+		DIAG(w, n, "'%s' out of range: %s (must be %s to %s)%s%s", w->dpath,
+		     n->u.str, bound(lo, sizeof(lo), f->min),
+		     bound(hi, sizeof(hi), f->max), WHY(f));
 	else
 		DIAG(w, n, "'%s' out of range: %s (must fit in 64 bits)", w->dpath,
 		     n->u.str);
@@ -483,7 +488,8 @@ static void check_number(struct walker *w, const struct o8_field *f,
 			if (fabs(strtod(*e, NULL) - v) < 1e-9)
 				return;
 		enum_list(list, sizeof(list), f->enums);
-		DIAG(w, n, "invalid '%s' %s: must be one of %s", w->dpath, n->u.str, list);
+		DIAG(w, n, "invalid '%s' %s: must be one of %s%s%s", w->dpath,
+		     n->u.str, list, WHY(f));
 		return;
 	}
 	if ((f->min || f->max) && (v < f->min || v > f->max))
@@ -667,8 +673,8 @@ static void missing_fields(struct walker *w, const struct o8_kind_schema *ks,
 		if (plen != w->slen || strncmp(f->path, w->spath, plen))
 			continue;
 		if (!o8_node_get(map, last_seg(f->path)))
-			DIAG(w, map, "missing required field '%s%s%s'", w->dpath,
-			     w->dlen ? "." : "", last_seg(f->path));
+			DIAG(w, map, "missing required field '%s%s%s'%s%s", w->dpath,
+			     w->dlen ? "." : "", last_seg(f->path), WHY(f));
 	}
 }
 
@@ -735,9 +741,13 @@ static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
 		} else if (v->type != O8_N_SCALAR || o8_node_is_null(v)) {
 			DIAG(w, v, "'metadata.%s' must be a name, not %s", k->u.str,
 			     node_kind_name(v));
-		} else if (!o8_schema_fmt_ok(O8_FMT_NAME, v->u.str, v->n)) {
-			DIAG(w, v, "invalid 'metadata.%s' '%s': must be %s", k->u.str,
-			     v->u.str, o8_schema_fmt_doc(O8_FMT_NAME));
+		} else {
+			/* a name follows its kind; network always names a Network */
+			enum o8_fmt nf = j == 2 ? o8_schema_name_fmt(ks) : O8_FMT_NAME;
+
+			if (!o8_schema_fmt_ok(nf, v->u.str, v->n))
+				DIAG(w, v, "invalid 'metadata.%s' '%s': must be %s",
+				     k->u.str, v->u.str, o8_schema_fmt_doc(nf));
 		}
 	}
 	name = o8_node_get(meta, "name");

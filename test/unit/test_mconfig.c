@@ -256,13 +256,15 @@ static const char *const gw_bare =
 	"apiVersion: orc8r/v1\nkind: Gateway\n"
 	"metadata: {name: gw, network: lab}\nspec:\n"
 	"  hardwareId: 3f2e1d0c-4b5a-4968-8776-a5b4c3d2e1f0\n"
+	"  epc: {ipBlock: 192.168.130.0/24}\n"
 	"  enodebs: [E1]\n";
 static const char *const enb_bare =
 	"apiVersion: orc8r/v1\nkind: ENodeB\nmetadata: {name: e1, network: lab}\n"
 	"spec:\n  serial: E1\n  managed:\n    deviceClass: FreedomFi One\n"
 	"    cellId: 1\n";
 
-/* A gateway that leaves out epc, ran, dns and pool: schema defaults. */
+/* A gateway that leaves out ran, dns and pool, and every epc field but the
+ * ipBlock Magma requires: schema defaults. */
 static void mconfig__left_out_objects_take_schema_defaults(void **state)
 {
 	const char *docs[] = { net_fdd, gw_bare, enb_bare };

@@ -311,7 +311,8 @@ static const struct o8_field enodeb_fields[] = {
 	  .flags = O8_F_REQUIRED, .enums = e_device_class,
 	  .doc = "radio model, which decides how the gateway talks to it" },
 	{ .path = "managed.earfcndl", .type = O8_T_INT, .min = 0, .max = 65535,
-	  .doc = "downlink EARFCN (channel number)" },
+	  .doc = "downlink EARFCN (channel number), in a band Magma's enodebd "
+		 "knows (1-5, 28, 33-52); the network's when unset" },
 	{ .path = "managed.pci", .type = O8_T_INT, .min = 1, .max = 503,
 	  .doc = "physical cell id; neighbouring cells need different values",
 	  .why = WHY_PCI },
@@ -821,6 +822,36 @@ const struct o8_kind_schema *o8_schema_kind_by_name(const char *name)
 		if (!strcmp(kinds[i].name, name))
 			return &kinds[i];
 	return NULL;
+}
+
+/* Magma enodebd's LTE_BAND_INFO: first and one past the last EARFCNDL. */
+static const struct { unsigned band, lo, end; bool tdd; } lte_bands[] = {
+	{ 1, 0, 600, false }, { 2, 600, 1200, false }, { 3, 1200, 1950, false },
+	{ 4, 1950, 2400, false }, { 5, 2400, 2649, false },
+	{ 28, 9210, 9660, false },
+	{ 33, 36000, 36199, true }, { 34, 36200, 36349, true },
+	{ 35, 36350, 36949, true }, { 36, 36950, 37549, true },
+	{ 37, 37550, 37750, true }, { 38, 37750, 38250, true },
+	{ 39, 38250, 38650, true }, { 40, 38650, 39650, true },
+	{ 41, 39650, 41590, true }, { 42, 41590, 43590, true },
+	{ 43, 43590, 45590, true }, { 44, 45590, 46589, true },
+	{ 45, 46590, 46789, true }, { 46, 46790, 54539, true },
+	{ 47, 54540, 55239, true }, { 48, 55240, 56740, true },
+	{ 49, 56740, 58239, true }, { 50, 58240, 59089, true },
+	{ 51, 59090, 59139, true }, { 52, 59140, 60139, true },
+};
+
+unsigned o8_schema_lte_band(double earfcndl, bool *tdd)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(lte_bands); i++)
+		if (earfcndl >= lte_bands[i].lo && earfcndl < lte_bands[i].end) {
+			if (tdd)
+				*tdd = lte_bands[i].tdd;
+			return lte_bands[i].band;
+		}
+	return 0;
 }
 
 enum o8_fmt o8_schema_name_fmt(const struct o8_kind_schema *ks)

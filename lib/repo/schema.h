@@ -121,6 +121,17 @@ const struct o8_field *o8_schema_field(const struct o8_kind_schema *ks,
 /* Human description of a format ("5-15 digits"), for messages and docs. */
 const char *o8_schema_fmt_doc(enum o8_fmt f);
 
+/*
+ * The LTE band of downlink EARFCN earfcndl among the bands Magma's enodebd
+ * can configure (its lte_utils.py table); 0 when it knows none, and then
+ * enodebd refuses to configure a managed radio on it.  *tdd, when not
+ * NULL, says whether the band is TDD.
+ */
+unsigned o8_schema_lte_band(double earfcndl, bool *tdd);
+
+/* The bands o8_schema_lte_band knows, for messages and docs. */
+#define O8_LTE_BANDS "bands 1-5 and 28 (FDD), 33-52 (TDD)"
+
 /* Name of a type for messages and docs ("integer", "list", ...). */
 const char *o8_schema_type_name(enum o8_type t);
 

@@ -1338,13 +1338,78 @@ static int refs_resolve(const struct ctx *c, const struct walker *w, unsigned n)
 	return 1;
 }
 
+/* The downlink EARFCN of network net's radio, or NULL. */
+static const struct o8_node *network_earfcndl(struct ctx *c, const char *net,
+					      const char **path)
+{
+	static const char *const paths[] = {
+		"cellular.ran.tddConfig.earfcndl", "cellular.ran.fddConfig.earfcndl"
+	};
+	const char *k = akey(c, "Network", "", net);
+	const struct o8_obj *n = k ? o8_strmap_get(&c->names, k) : NULL;
+	const struct o8_node *e;
+	size_t i;
+
+	for (i = 0; n && n->kind == O8_KIND_NETWORK && i < 2; i++)
+		if ((e = o8_node_path(n->spec, paths[i]))) {
+			*path = paths[i];
+			return e;
+		}
+	return NULL;
+}
+
+/*
+ * A managed radio's channel, its own or inherited from its network, must be
+ * in a band Magma's enodebd knows: it refuses to configure the radio
+ * otherwise.  Unmanaged radios are configured by hand, so a network with
+ * only those may use any channel.
+ */
+static int check_earfcns(struct ctx *c, struct o8_diags *d)
+{
+	size_t i, n = o8_model_nobjs(c->m);
+
+	for (i = 0; i < n; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i);
+		const struct o8_node *ct, *m, *e;
+		const char *from = NULL;
+		long long v;
+		int r;
+
+		if (o->kind != O8_KIND_ENODEB || !o->network)
+			continue;
+		ct = o8_node_get(o->spec, "configType");
+		m = o8_node_get(o->spec, "managed");
+		if ((ct && (!o8_node_str(ct) || strcmp(ct->u.str, "managed"))) ||
+		    !m || m->type != O8_N_MAP)
+			continue;
+		if (!(e = o8_node_get(m, "earfcndl")))
+			e = network_earfcndl(c, o->network, &from);
+		if (!e || parse_int(e, &v) || v < 0 || v > 65535 ||
+		    o8_schema_lte_band((double)v, NULL))
+			continue;
+		if (!from)
+			r = diag_at(d, o, e, "'managed.earfcndl' %lld is in no band "
+				    "Magma's enodebd can configure (" O8_LTE_BANDS
+				    "); write an EARFCN of one of them", v);
+		else
+			r = diag_at(d, o, m, "managed eNodeB takes network '%s' "
+				    "'%s' %lld, which is in no band Magma's "
+				    "enodebd can configure (" O8_LTE_BANDS "); "
+				    "give it 'managed.earfcndl' of one of them or "
+				    "change the network's", o->network, from, v);
+		if (r)
+			return -1;
+	}
+	return 0;
+}
+
 static int network_pass(struct ctx *c, struct o8_diags *diags)
 {
 	static const char *const cell_paths[] = { "managed.cellId", "unmanaged.cellId", NULL };
 	static const char *const mme_paths[] = { "pool.mmeCode", NULL };
 
 	return build_index(c, diags) || check_ip_blocks(c, diags) ||
-	       check_enodeb_claims(c, diags) ||
+	       check_enodeb_claims(c, diags) || check_earfcns(c, diags) ||
 	       check_net_unique(c, diags, O8_KIND_ENODEB, cell_paths, NULL,
 				"give each cell its own cellId") ||
 	       check_net_unique(c, diags, O8_KIND_GATEWAY, mme_paths, "pool.mmeGroupId",

@@ -607,6 +607,27 @@ static void schema__formats_accept_and_refuse(void **state)
 			fail_msg("format %zu lacks accept or refuse cases", i);
 }
 
+/* Magma enodebd's band table, at its edges. */
+static void schema__lte_bands_are_enodebds(void **state)
+{
+	bool tdd = true;
+
+	(void)state;
+	assert_int_equal(o8_schema_lte_band(0, &tdd), 1);
+	assert_false(tdd);
+	assert_int_equal(o8_schema_lte_band(1575, NULL), 3);
+	assert_int_equal(o8_schema_lte_band(2648, NULL), 5);
+	assert_int_equal(o8_schema_lte_band(2649, NULL), 0);   /* band 5 ends */
+	assert_int_equal(o8_schema_lte_band(3100, NULL), 0);   /* band 7: unknown */
+	assert_int_equal(o8_schema_lte_band(9210, NULL), 28);
+	assert_int_equal(o8_schema_lte_band(36199, NULL), 0);  /* a gap */
+	assert_int_equal(o8_schema_lte_band(44590, &tdd), 43);
+	assert_true(tdd);
+	assert_int_equal(o8_schema_lte_band(60138, NULL), 52);
+	assert_int_equal(o8_schema_lte_band(60139, NULL), 0);  /* band 52 ends */
+	assert_int_equal(o8_schema_lte_band(60140, NULL), 0);  /* band 53 is not */
+}
+
 /* The length is what counts, not a terminating NUL: loaders pass slices. */
 static void schema__formats_respect_length(void **state)
 {
@@ -853,6 +874,7 @@ int main(void)
 		cmocka_unit_test(schema__type_and_format_names),
 		cmocka_unit_test(schema__validator_contract),
 		cmocka_unit_test(schema__formats_accept_and_refuse),
+		cmocka_unit_test(schema__lte_bands_are_enodebds),
 		cmocka_unit_test(schema__formats_respect_length),
 		cmocka_unit_test(schema__example_repository_fields_are_known),
 		cmocka_unit_test(schema__kind_examples_fit_their_tables),

@@ -2,10 +2,19 @@
  * mconfig.c - records to Magma's gateway.mconfig and the subscribers file.
  *
  * Each service of the mconfig is one row of services[]: its key, its Magma
- * message and the function that fills it from the decoded records.  Field
- * names, and how a value is derived when the network and the gateway both
- * have a say, follow Magma's LTE mconfig builder, so that an AGW's services
- * see what Magma's cloud would have sent them for the same settings.
+ * message and the function that fills it from the decoded records.  The
+ * rows are every key Magma's cloud builds for an LTE gateway: the LTE
+ * builder (lte/cloud/go/services/lte/servicers/protected/
+ * builder_servicer.go) and the orchestrator's (orc8r/cloud/go/services/
+ * orchestrator/servicers/protected/builder_servicer.go).  Field names, the
+ * defaults Magma fills in (log level INFO, congestion control, sync
+ * intervals with their jitter, package version 0.0.0-0) and how a value is
+ * derived when the network and the gateway both have a say follow those
+ * builders, so that an AGW's services see what Magma's cloud would have
+ * sent them for the same settings.  Keys of cloud services that agwd
+ * stands in for (control_proxy, state) are still sent as Magma sends
+ * them: the AGW's services read them, and Magma's messages have no field
+ * that could say who serves them.
  *
  * Defaults come from the schema tables (schema.c), not from constants here:
  * compile.c fills them in within an object the operator wrote, but an
@@ -30,6 +39,14 @@
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
 #define MCONFIG_TYPE_PREFIX "type.googleapis.com/magma.mconfig."
+
+/* Magma's defaults where nothing in the YAML says otherwise. */
+#define LOG_LEVEL "INFO"                /* every builder's */
+#define NO_PACKAGE_VERSION "0.0.0-0"    /* a gateway without a tier */
+#define SUBSCRIBERDB_SYNC_S 300u        /* lte.yml defaultSubscriberdbSyncInterval */
+#define SUBSCRIBERDB_JITTER 0.2f
+#define STATE_SYNC_S 60u
+#define STATE_JITTER 0.25f
 
 /* What the services are built from, decoded (the messages are owned). */
 struct src {
@@ -237,6 +254,26 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * Magma's JitterUint32 (orc8r/cloud/go/orc8r/math): n grown by up to
+ * max_mult, by an amount fixed per gateway (FNV-1a of its id), so that a
+ * fleet's syncs spread out yet one gateway's interval never changes.  The
+ * float arithmetic is Magma's, so the value is the one its cloud sends.
+ */
+static uint32_t jitter(uint32_t n, const char *key, float max_mult)
+{
+	uint32_t h = 2166136261u;
+	float mult, j;
+
+	for (; *key; key++) {
+		h ^= (unsigned char)*key;
+		h *= 16777619u;
+	}
+	mult = max_mult * (float)(h % 100) / 100.0f;
+	j = (float)n * (1.0f + mult);
+	return (uint32_t)j < n ? n : (uint32_t)j;
+}
+
 /* --- the services ---------------------------------------------------------- */
 
 static void build_dnsd(struct src *s, json_t *o)
@@ -368,11 +405,13 @@ static void build_magmad(struct src *s, json_t *o)
 	set(s, o, "autoupgradeEnabled", json_boolean(g->autoupgrade_enabled));
 	set(s, o, "autoupgradePollInterval",
 	    json_integer(g->autoupgrade_poll_interval));
-	if (!s->tier)
-		return;
-	set(s, o, "packageVersion", json_string(s->tier->version));
+	/* the model has no per-gateway services or flags: Magma's empty ones */
+	set(s, o, "dynamicServices", json_array());
+	set(s, o, "featureFlags", json_object());
+	set(s, o, "packageVersion",
+	    json_string(s->tier ? s->tier->version : NO_PACKAGE_VERSION));
 	images = json_array();
-	for (i = 0; images && i < s->tier->n_images; i++) {
+	for (i = 0; images && s->tier && i < s->tier->n_images; i++) {
 		const Orc8r__V1__Tier__Image *im = s->tier->images[i];
 		json_t *x = json_object();
 
@@ -408,6 +447,8 @@ static void build_mme(struct src *s, json_t *o)
 	set(s, o, "dnsSecondary", json_string(s->gepc->dns_secondary));
 	set(s, o, "ipv4PCscfAddress", json_string(s->gepc->ipv4_p_cscf_addr));
 	set(s, o, "natEnabled", json_boolean(s->gepc->nat_enabled));
+	set(s, o, "congestionControlEnabled",
+	    json_boolean(s->epc->congestion_control_enabled));
 	/* the MME registers the TAC of every attached eNodeB, sorted */
 	if (n && !(tacs = malloc(n * sizeof(*tacs)))) {
 		s->oom = true;
@@ -485,6 +526,9 @@ static void build_policydb(struct src *s, json_t *o)
 static void build_sessiond(struct src *s, json_t *o)
 {
 	set(s, o, "gxGyRelayEnabled", json_boolean(s->epc->gx_gy_relay_enabled));
+	/* Magma's builder always sends this, switched off */
+	set(s, o, "walletExhaustDetection",
+	    json_pack("{s:b}", "terminateOnExhaust", 0));
 }
 
 static void build_subscriberdb(struct src *s, json_t *o)
@@ -496,6 +540,10 @@ static void build_subscriberdb(struct src *s, json_t *o)
 	if (s->epc->lte_auth_op.len)
 		set(s, o, "lteAuthOp", j_bytes(&s->epc->lte_auth_op, false));
 	set(s, o, "hssRelayEnabled", json_boolean(s->epc->hss_relay_enabled));
+	/* Magma never sends less than 60 s: subscriberdb's cloud sync would
+	   spin on 0 */
+	set(s, o, "syncInterval", json_integer(jitter(SUBSCRIBERDB_SYNC_S,
+		s->gw->name, SUBSCRIBERDB_JITTER)));
 	for (i = 0; profiles && i < s->epc->n_sub_profiles; i++) {
 		const Orc8r__V1__Network__SubProfile *p = s->epc->sub_profiles[i];
 		json_t *x = json_object();
@@ -509,20 +557,72 @@ static void build_subscriberdb(struct src *s, json_t *o)
 	set(s, o, "subProfiles", profiles);
 }
 
+/* Services whose message is its log level alone. */
+static void build_nothing(struct src *s, json_t *o)
+{
+	(void)s;
+	(void)o;
+}
+
+static void build_eventd(struct src *s, json_t *o)
+{
+	/* -1: Magma's "no logging config", every event is logged */
+	set(s, o, "eventVerbosity", json_integer(-1));
+}
+
+static void build_liagentd(struct src *s, json_t *o)
+{
+	/* lawful-interception tasks come from Magma's nprobe service, which
+	   the model has no counterpart of */
+	set(s, o, "nprobeTasks", json_array());
+}
+
+static void build_ovpn(struct src *s, json_t *o)
+{
+	set(s, o, "enableShellAccess", json_false());
+}
+
+static void build_state(struct src *s, json_t *o)
+{
+	set(s, o, "syncInterval",
+	    json_integer(jitter(STATE_SYNC_S, s->gw->name, STATE_JITTER)));
+}
+
+static void build_fluent_bit(struct src *s, json_t *o)
+{
+	set(s, o, "extraTags", json_pack("{s:s,s:s}", "gateway_id", s->gw->name,
+					 "network_id", s->net->name));
+	set(s, o, "throttleRate", json_integer(1000));
+	set(s, o, "throttleWindow", json_integer(5));
+	set(s, o, "throttleInterval", json_string("1m"));
+}
+
 static const struct service {
 	const char *key;                /* configsByKey */
 	const char *message;            /* in package magma.mconfig */
+	bool log_level;                 /* the message has log_level */
 	void (*build)(struct src *s, json_t *o);
 } services[] = {
-	{ "dnsd", "DnsD", build_dnsd },
-	{ "enodebd", "EnodebD", build_enodebd },
-	{ "magmad", "MagmaD", build_magmad },
-	{ "mme", "MME", build_mme },
-	{ "mobilityd", "MobilityD", build_mobilityd },
-	{ "pipelined", "PipelineD", build_pipelined },
-	{ "policydb", "PolicyDB", build_policydb },
-	{ "sessiond", "SessionD", build_sessiond },
-	{ "subscriberdb", "SubscriberDB", build_subscriberdb },
+	/* Magma's LTE builder */
+	{ "dnsd", "DnsD", true, build_dnsd },
+	{ "enodebd", "EnodebD", true, build_enodebd },
+	{ "liagentd", "LIAgentD", true, build_liagentd },
+	{ "mme", "MME", true, build_mme },
+	{ "mobilityd", "MobilityD", true, build_mobilityd },
+	{ "pipelined", "PipelineD", true, build_pipelined },
+	{ "policydb", "PolicyDB", true, build_policydb },
+	{ "sctpd", "SctpD", true, build_nothing },
+	{ "sessiond", "SessionD", true, build_sessiond },
+	{ "subscriberdb", "SubscriberDB", true, build_subscriberdb },
+	/* Magma's orchestrator builder */
+	{ "control_proxy", "ControlProxy", true, build_nothing },
+	{ "eventd", "EventD", true, build_eventd },
+	{ "magmad", "MagmaD", true, build_magmad },
+	{ "metricsd", "MetricsD", true, build_nothing },
+	{ "ovpn", "OpenVPN", false, build_ovpn },
+	{ "shared_mconfig", "SharedMconfig", false, build_nothing },
+	{ "state", "State", true, build_state },
+	{ "td-agent-bit", "FluentBit", false, build_fluent_bit },
 };
 
 /* --- output ------------------------------------------------------------------ */
@@ -598,6 +698,8 @@ static enum o8_rc render_mconfig(char **out, struct src *s, struct o8_err *err)
 		snprintf(type, sizeof(type), MCONFIG_TYPE_PREFIX "%s",
 			 services[i].message);
 		set(s, o, "@type", json_string(type));
+		if (services[i].log_level)
+			set(s, o, "logLevel", json_string(LOG_LEVEL));
 		services[i].build(s, o);
 		set(s, by_key, services[i].key, o);
 	}

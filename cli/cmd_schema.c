@@ -385,7 +385,7 @@ static const char *fmt_pattern(enum o8_fmt f)
 {
 	switch (f) {
 	case O8_FMT_NAME: return "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
-	case O8_FMT_IMSI: return "^(IMSI)?[0-9]{5,15}$";
+	case O8_FMT_IMSI: return "^(IMSI)?[0-9]{10,15}$";
 	case O8_FMT_MCC: return "^[0-9]{3}$";
 	case O8_FMT_MNC: return "^[0-9]{2,3}$";
 	case O8_FMT_IPV4: return "^" RE_IPV4 "$";
@@ -397,6 +397,9 @@ static const char *fmt_pattern(enum o8_fmt f)
 	case O8_FMT_SERIAL: return "^[!-~]{1,64}$";
 	case O8_FMT_HEX: return "^([0-9A-Fa-f]{2})+$";
 	case O8_FMT_DURATION: return "^[0-9]+[smh]$";
+	case O8_FMT_APN:
+		return "^(?=.{1,100}$)[A-Za-z0-9]([-_A-Za-z0-9]*[A-Za-z0-9])?"
+		       "(\\.[A-Za-z0-9]([-_A-Za-z0-9]*[A-Za-z0-9])?)*$";
 	case O8_FMT_NONE:
 	case O8_FMT__COUNT:
 		break;
@@ -574,10 +577,9 @@ static json_t *metadata_schema(void)
 	json_t *m = json_object(), *p = json_object(), *labels = json_object(),
 	       *lv = json_object();
 
-	/* the validator checks both names with O8_FMT_NAME */
-	set_new(p, "name", json_pack("{s:s,s:i,s:i,s:s,s:s}", "type", "string",
-				      "minLength", 1, "maxLength", 63,
-				      "pattern", fmt_pattern(O8_FMT_NAME),
+	/* the name's pattern depends on the kind: kind_constraints */
+	set_new(p, "name", json_pack("{s:s,s:i,s:i,s:s}", "type", "string",
+				      "minLength", 1, "maxLength", 100,
 				      "description",
 				      "name of the object, unique per kind and network"));
 	set_new(p, "network", json_pack("{s:s,s:i,s:i,s:s,s:s}", "type", "string",
@@ -609,10 +611,18 @@ static json_t *kind_constraints(const struct o8_kind_schema *ks)
 	json_t *t = json_object(), *props = json_object();
 	char ref[96];
 
+	enum o8_fmt nf = o8_schema_name_fmt(ks);
+	json_t *meta = json_object();
+
 	snprintf(ref, sizeof(ref), "#/$defs/%sSpec", ks->name);
 	set_new(props, "spec", json_pack("{s:s}", "$ref", ref));
+	/* the validator checks metadata.name with the kind's format */
+	set_new(meta, "properties", json_pack("{s:{s:s,s:i}}", "name", "pattern",
+					      fmt_pattern(nf), "maxLength",
+					      nf == O8_FMT_NAME ? 63 : 100));
 	if (ks->namespaced)
-		set_new(props, "metadata", json_pack("{s:[s]}", "required", "network"));
+		set_new(meta, "required", json_pack("[s]", "network"));
+	set_new(props, "metadata", meta);
 	set_new(t, "properties", props);
 	return t;
 }
@@ -662,10 +672,7 @@ static json_t *json_schema(const struct o8_kind_schema *only)
 		set_new(props, "metadata", json_pack("{s:s}", "$ref", "#/$defs/Metadata"));
 		snprintf(name, sizeof(name), "#/$defs/%sSpec", only->name);
 		set_new(props, "spec", json_pack("{s:s}", "$ref", name));
-		if (only->namespaced)
-			set_new(root, "allOf", json_pack("[{s:{s:{s:[s]}}}]",
-							 "properties", "metadata",
-							 "required", "network"));
+		set_new(root, "allOf", json_pack("[o]", kind_constraints(only)));
 		json_decref(kinds);
 		json_decref(all);
 	} else {
@@ -910,7 +917,7 @@ static void man_page(FILE *out)
 			[O8_FMT_IPV4] = "IPv4 address", [O8_FMT_CIDR4] = "IPv4 block",
 			[O8_FMT_HEX32] = "128-bit key", [O8_FMT_UUID] = "UUID",
 			[O8_FMT_SERIAL] = "serial number", [O8_FMT_HEX] = "hex",
-			[O8_FMT_DURATION] = "duration",
+			[O8_FMT_DURATION] = "duration", [O8_FMT_APN] = "APN name",
 		};
 
 		fputs(".TP\n.B ", out);

@@ -62,10 +62,28 @@ static const char *const e_device_class[] = {
 	"FreedomFi One",
 	NULL
 };
-/* NUMBER allowed values, as text: LTE channel bandwidths in MHz. */
+/* NUMBER allowed values, as text: the LTE channel bandwidths in MHz that
+ * Magma's API takes (1.4 MHz is not one: enodebd cannot configure it). */
 static const char *const n_bandwidth[] = {
-	"1.4", "3", "5", "10", "15", "20", NULL
+	"3", "5", "10", "15", "20", NULL
 };
+/* INT allowed values: the QCIs of Magma's policydb (FlowQos.Qci); rows
+ * using it also bound 0-79, which sizes the protobuf field. */
+static const char *const n_qci[] = {
+	"0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+	"65", "66", "67", "70", "75", "79", NULL
+};
+
+/* Why Magma refuses what the rows below refuse, and what to write. */
+#define WHY_BANDWIDTH "Magma's API takes no other bandwidth and enodebd " \
+	"cannot configure 1.4 MHz: write the channel width of the radio, " \
+	"3 where it was 1.4"
+#define WHY_PCI "Magma's API takes PCIs 1 to 503 only (not 0): write " \
+	"one that no neighbouring cell uses"
+#define WHY_QCI "these are the QCIs Magma's policydb knows"
+#define WHY_IPBLOCK "Magma requires every gateway's ip_block, the block " \
+	"its UEs get addresses from: write epc.ipBlock, a block such as " \
+	"192.168.128.0/24 that no other gateway uses"
 
 /* ------------------------------------------------------------------ */
 /* Network                                                            */
@@ -78,6 +96,9 @@ static const struct o8_field network_fields[] = {
 	{ .path = "cellular.epc.cloudSubscriberdbEnabled", .type = O8_T_BOOL,
 	  .def = "false",
 	  .doc = "let gateways query subscribers from the cloud instead of a local copy" },
+	{ .path = "cellular.epc.congestionControlEnabled", .type = O8_T_BOOL,
+	  .def = "true",
+	  .doc = "let the MMEs refuse new attaches while overloaded (Magma's default)" },
 	{ .path = "cellular.epc.defaultRuleId", .type = O8_T_STRING,
 	  .ref = O8_KIND_POLICYRULE,
 	  .doc = "policy rule installed for every subscriber that has no policy of its own" },
@@ -138,7 +159,7 @@ static const struct o8_field network_fields[] = {
 	  .doc = "radio access network settings; give tddConfig or fddConfig" },
 	{ .path = "cellular.ran.bandwidthMhz", .type = O8_T_NUMBER,
 	  .flags = O8_F_REQUIRED, .enums = n_bandwidth,
-	  .doc = "channel bandwidth in MHz" },
+	  .doc = "channel bandwidth in MHz", .why = WHY_BANDWIDTH },
 	{ .path = "cellular.ran.fddConfig", .type = O8_T_OBJECT,
 	  .doc = "frequency division duplex: separate downlink and uplink channels" },
 	{ .path = "cellular.ran.fddConfig.earfcndl", .type = O8_T_INT,
@@ -197,12 +218,14 @@ static const struct o8_field gateway_fields[] = {
 	{ .path = "autoupgradePollInterval", .type = O8_T_INT,
 	  .min = 30, .max = 86400, .def = "300",
 	  .doc = "seconds between two checks for a new version" },
-	{ .path = "checkinInterval", .type = O8_T_INT, .min = 1, .max = 3600,
+	{ .path = "checkinInterval", .type = O8_T_INT, .min = 15, .max = 3600,
 	  .def = "60",
-	  .doc = "seconds between two check-ins (state and KPI reports)" },
-	{ .path = "checkinTimeout", .type = O8_T_INT, .min = 1, .max = 3600,
+	  .doc = "seconds between two check-ins (state and KPI reports)",
+	  .why = "Magma's API refuses intervals under 15 seconds: write 15 or more" },
+	{ .path = "checkinTimeout", .type = O8_T_INT, .min = 5, .max = 3600,
 	  .def = "10",
-	  .doc = "seconds the gateway waits for a check-in to be answered" },
+	  .doc = "seconds the gateway waits for a check-in to be answered",
+	  .why = "Magma's API refuses timeouts under 5 seconds: write 5 or more" },
 	{ .path = "description", .type = O8_T_STRING, .max = 1024,
 	  .doc = "free text for operators" },
 	{ .path = "dns", .type = O8_T_OBJECT,
@@ -219,14 +242,16 @@ static const struct o8_field gateway_fields[] = {
 	{ .path = "enodebs[]", .type = O8_T_STRING, .fmt = O8_FMT_SERIAL,
 	  .ref = O8_KIND_ENODEB,
 	  .doc = "serial (spec.serial, not metadata.name) of an ENodeB of this network" },
-	{ .path = "epc", .type = O8_T_OBJECT,
-	  .doc = "packet core settings of this gateway" },
+	{ .path = "epc", .type = O8_T_OBJECT, .flags = O8_F_REQUIRED,
+	  .doc = "packet core settings of this gateway", .why = WHY_IPBLOCK },
 	{ .path = "epc.dnsPrimary", .type = O8_T_STRING, .fmt = O8_FMT_IPV4,
 	  .doc = "DNS server given to UEs" },
 	{ .path = "epc.dnsSecondary", .type = O8_T_STRING, .fmt = O8_FMT_IPV4,
 	  .doc = "second DNS server given to UEs" },
-	{ .path = "epc.ipBlock", .type = O8_T_STRING, .fmt = O8_FMT_CIDR4,
-	  .doc = "IPv4 block UEs get addresses from; must not overlap another gateway's" },
+	{ .path = "epc.ipBlock", .type = O8_T_STRING, .flags = O8_F_REQUIRED,
+	  .fmt = O8_FMT_CIDR4,
+	  .doc = "IPv4 block UEs get addresses from; must not overlap another gateway's",
+	  .why = WHY_IPBLOCK },
 	{ .path = "epc.ipv4PCscfAddr", .type = O8_T_STRING, .fmt = O8_FMT_IPV4,
 	  .doc = "P-CSCF address given to UEs (IMS, VoLTE)" },
 	{ .path = "epc.natEnabled", .type = O8_T_BOOL, .def = "true",
@@ -256,8 +281,9 @@ static const struct o8_field gateway_fields[] = {
 	  .doc = "share of new UEs eNodeBs send to this gateway, relative to the pool" },
 	{ .path = "ran", .type = O8_T_OBJECT,
 	  .doc = "radio settings the gateway pushes to its eNodeBs" },
-	{ .path = "ran.pci", .type = O8_T_INT, .min = 0, .max = 503,
-	  .doc = "physical cell id; neighbouring cells need different values" },
+	{ .path = "ran.pci", .type = O8_T_INT, .min = 1, .max = 503,
+	  .doc = "physical cell id; neighbouring cells need different values",
+	  .why = WHY_PCI },
 	{ .path = "ran.transmitEnabled", .type = O8_T_BOOL, .def = "true",
 	  .doc = "let the eNodeBs radiate; false keeps them off air" },
 	{ .path = "tier", .type = O8_T_STRING, .ref = O8_KIND_TIER,
@@ -277,7 +303,7 @@ static const struct o8_field enodeb_fields[] = {
 	  .doc = "radio settings pushed by the gateway (configType managed); unset ones come from the network" },
 	{ .path = "managed.bandwidthMhz", .type = O8_T_NUMBER,
 	  .enums = n_bandwidth,
-	  .doc = "channel bandwidth in MHz" },
+	  .doc = "channel bandwidth in MHz", .why = WHY_BANDWIDTH },
 	{ .path = "managed.cellId", .type = O8_T_INT, .flags = O8_F_REQUIRED,
 	  .min = 0, .max = 268435455,
 	  .doc = "28-bit E-UTRAN cell identity, unique in the network" },
@@ -285,9 +311,11 @@ static const struct o8_field enodeb_fields[] = {
 	  .flags = O8_F_REQUIRED, .enums = e_device_class,
 	  .doc = "radio model, which decides how the gateway talks to it" },
 	{ .path = "managed.earfcndl", .type = O8_T_INT, .min = 0, .max = 65535,
-	  .doc = "downlink EARFCN (channel number)" },
-	{ .path = "managed.pci", .type = O8_T_INT, .min = 0, .max = 503,
-	  .doc = "physical cell id; neighbouring cells need different values" },
+	  .doc = "downlink EARFCN (channel number), in a band Magma's enodebd "
+		 "knows (1-5, 28, 33-52); the network's when unset" },
+	{ .path = "managed.pci", .type = O8_T_INT, .min = 1, .max = 503,
+	  .doc = "physical cell id; neighbouring cells need different values",
+	  .why = WHY_PCI },
 	{ .path = "managed.specialSubframePattern", .type = O8_T_INT,
 	  .min = 0, .max = 9,
 	  .doc = "TDD special subframe configuration" },
@@ -333,12 +361,13 @@ static const struct o8_field apn_fields[] = {
 	{ .path = "qos.preemptionVulnerability", .type = O8_T_BOOL,
 	  .def = "false",
 	  .doc = "the bearer may be preempted by bearers of higher priority" },
-	{ .path = "qos.priority", .type = O8_T_INT, .min = 1, .max = 15,
+	{ .path = "qos.priority", .type = O8_T_INT, .min = 0, .max = 15,
 	  .def = "15",
-	  .doc = "allocation and retention priority, 1 is the highest" },
+	  .doc = "allocation and retention priority, lower is higher" },
 	{ .path = "qos.qci", .type = O8_T_INT, .flags = O8_F_REQUIRED,
-	  .min = 1, .max = 9,
-	  .doc = "QoS class identifier: 5 for IMS signalling, 9 for best-effort internet" },
+	  .min = 0, .max = 79, .enums = n_qci,
+	  .doc = "QoS class identifier: 5 for IMS signalling, 9 for best-effort internet",
+	  .why = WHY_QCI },
 };
 
 /* ------------------------------------------------------------------ */
@@ -354,10 +383,14 @@ static const struct o8_field subscriber_fields[] = {
 	  .doc = "authentication algorithm of the SIM" },
 	{ .path = "imsi", .type = O8_T_STRING,
 	  .flags = O8_F_REQUIRED | O8_F_UNIQUE_NET, .fmt = O8_FMT_IMSI,
-	  .doc = "IMSI of the SIM; quote it so that YAML keeps leading zeros" },
-	{ .path = "ki", .type = O8_T_STRING, .flags = O8_F_SENSITIVE,
-	  .fmt = O8_FMT_HEX32,
-	  .doc = "128-bit subscriber key K from the SIM vendor" },
+	  .doc = "IMSI of the SIM; quote it so that YAML keeps leading zeros",
+	  .why = "Magma requires IMSI followed by 10 to 15 digits: write the "
+		 "SIM's whole IMSI (MCC, MNC and MSIN)" },
+	{ .path = "ki", .type = O8_T_STRING,
+	  .flags = O8_F_REQUIRED | O8_F_SENSITIVE, .fmt = O8_FMT_HEX32,
+	  .doc = "128-bit subscriber key K from the SIM vendor",
+	  .why = "Magma requires every subscriber's auth key: write the SIM's "
+		 "Ki, 32 hex digits, from the SIM vendor's file" },
 	{ .path = "opc", .type = O8_T_STRING, .flags = O8_F_SENSITIVE,
 	  .fmt = O8_FMT_HEX32,
 	  .doc = "128-bit OPc from the SIM vendor; derived from the network's lteAuthOp when absent" },
@@ -447,9 +480,9 @@ static const struct o8_field policyrule_fields[] = {
 	{ .path = "qos.arp.preemptionVulnerability", .type = O8_T_BOOL,
 	  .def = "false",
 	  .doc = "the bearer may be preempted by bearers of higher priority" },
-	{ .path = "qos.arp.priorityLevel", .type = O8_T_INT, .min = 1, .max = 15,
+	{ .path = "qos.arp.priorityLevel", .type = O8_T_INT, .min = 0, .max = 15,
 	  .def = "15",
-	  .doc = "priority, 1 is the highest" },
+	  .doc = "priority, lower is higher" },
 	{ .path = "qos.gbrDl", .type = O8_T_INT, .min = 0, .max = U32_MAX,
 	  .doc = "guaranteed downlink bit rate in bit/s (GBR QCIs 1-4)" },
 	{ .path = "qos.gbrUl", .type = O8_T_INT, .min = 0, .max = U32_MAX,
@@ -458,8 +491,9 @@ static const struct o8_field policyrule_fields[] = {
 	  .doc = "downlink cap in bit/s" },
 	{ .path = "qos.maxReqBwUl", .type = O8_T_INT, .min = 0, .max = U32_MAX,
 	  .doc = "uplink cap in bit/s" },
-	{ .path = "qos.qci", .type = O8_T_INT, .min = 1, .max = 9, .def = "9",
-	  .doc = "QoS class identifier of the bearer" },
+	{ .path = "qos.qci", .type = O8_T_INT, .min = 0, .max = 79,
+	  .enums = n_qci, .def = "9",
+	  .doc = "QoS class identifier of the bearer", .why = WHY_QCI },
 	{ .path = "ratingGroup", .type = O8_T_INT, .min = 0, .max = U32_MAX,
 	  .doc = "charging key reported to the OCS" },
 	{ .path = "redirect", .type = O8_T_OBJECT,
@@ -625,9 +659,13 @@ static const struct o8_kind_schema kinds[O8_KIND__COUNT - 1] = {
 		       "UEs attach to. Typical ones are internet and ims; "
 		       "each has a bit rate cap and the QoS of its default "
 		       "bearer. Subscribers list the APNs they may use by "
-		       "metadata.name.",
+		       "metadata.name, which is the APN as UEs ask for it and "
+		       "takes Magma's APN names: letters of either case, "
+		       "digits, '-', '_' and dots (oai.ipv4, "
+		       "internet.mnc001.mcc001.gprs).",
 		.fields = apn_fields,
 		.nfields = NELEM(apn_fields),
+		.name_fmt = O8_FMT_APN,
 		.example =
 			"apiVersion: orc8r/v1\n"
 			"kind: APN\n"
@@ -786,6 +824,41 @@ const struct o8_kind_schema *o8_schema_kind_by_name(const char *name)
 	return NULL;
 }
 
+/* Magma enodebd's LTE_BAND_INFO: first and one past the last EARFCNDL. */
+static const struct { unsigned band, lo, end; bool tdd; } lte_bands[] = {
+	{ 1, 0, 600, false }, { 2, 600, 1200, false }, { 3, 1200, 1950, false },
+	{ 4, 1950, 2400, false }, { 5, 2400, 2649, false },
+	{ 28, 9210, 9660, false },
+	{ 33, 36000, 36199, true }, { 34, 36200, 36349, true },
+	{ 35, 36350, 36949, true }, { 36, 36950, 37549, true },
+	{ 37, 37550, 37750, true }, { 38, 37750, 38250, true },
+	{ 39, 38250, 38650, true }, { 40, 38650, 39650, true },
+	{ 41, 39650, 41590, true }, { 42, 41590, 43590, true },
+	{ 43, 43590, 45590, true }, { 44, 45590, 46589, true },
+	{ 45, 46590, 46789, true }, { 46, 46790, 54539, true },
+	{ 47, 54540, 55239, true }, { 48, 55240, 56740, true },
+	{ 49, 56740, 58239, true }, { 50, 58240, 59089, true },
+	{ 51, 59090, 59139, true }, { 52, 59140, 60139, true },
+};
+
+unsigned o8_schema_lte_band(double earfcndl, bool *tdd)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(lte_bands); i++)
+		if (earfcndl >= lte_bands[i].lo && earfcndl < lte_bands[i].end) {
+			if (tdd)
+				*tdd = lte_bands[i].tdd;
+			return lte_bands[i].band;
+		}
+	return 0;
+}
+
+enum o8_fmt o8_schema_name_fmt(const struct o8_kind_schema *ks)
+{
+	return ks && ks->name_fmt ? ks->name_fmt : O8_FMT_NAME;
+}
+
 static int field_cmp(const void *key, const void *row)
 {
 	return strcmp(key, ((const struct o8_field *)row)->path);
@@ -807,7 +880,7 @@ const char *o8_schema_fmt_doc(enum o8_fmt f)
 		[O8_FMT_NAME] = "lowercase letters, digits and '-', 1-63 "
 				"characters, starting and ending with a letter "
 				"or digit",
-		[O8_FMT_IMSI] = "5-15 digits, optionally prefixed with IMSI",
+		[O8_FMT_IMSI] = "10-15 digits, optionally prefixed with IMSI",
 		[O8_FMT_MCC] = "3 digits",
 		[O8_FMT_MNC] = "2-3 digits",
 		[O8_FMT_IPV4] = "IPv4 address a.b.c.d",
@@ -817,6 +890,10 @@ const char *o8_schema_fmt_doc(enum o8_fmt f)
 		[O8_FMT_SERIAL] = "1-64 printable characters, no spaces",
 		[O8_FMT_HEX] = "an even number of hex digits",
 		[O8_FMT_DURATION] = "a number and a unit s, m or h (30s, 5m, 1h)",
+		[O8_FMT_APN] = "letters, digits, '-' and '_' in labels joined by "
+			       "'.', 1-100 characters, each label starting and "
+			       "ending with a letter or digit (internet, "
+			       "oai.ipv4)",
 	};
 
 	if ((unsigned)f >= O8_FMT__COUNT)
@@ -952,7 +1029,7 @@ static bool fmt_imsi(const char *s, size_t len)
 		s += 4;
 		len -= 4;
 	}
-	return len >= 5 && len <= 15 && all_digits(s, len);
+	return len >= 10 && len <= 15 && all_digits(s, len);
 }
 
 static bool fmt_ipv4(const char *s, size_t len)
@@ -1003,6 +1080,30 @@ static bool fmt_serial(const char *s, size_t len)
 	return true;
 }
 
+static inline bool is_alnum(unsigned char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* 3GPP TS 23.003 9.1: labels of letters, digits and '-' joined by '.';
+ * Magma's own APN names also hold '_' (oai_ipv4 style). */
+static bool fmt_apn(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 100)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool edge = i == 0 || i + 1 == len || s[i - 1] == '.' ||
+			    s[i + 1] == '.';
+
+		if (c == '.' ? edge : !(is_alnum(c) || (!edge && (c == '-' || c == '_'))))
+			return false;
+	}
+	return true;
+}
+
 static bool fmt_duration(const char *s, size_t len)
 {
 	char u;
@@ -1042,6 +1143,8 @@ bool o8_schema_fmt_ok(enum o8_fmt f, const char *s, size_t len)
 		return len > 0 && len % 2 == 0 && all_hex(s, len);
 	case O8_FMT_DURATION:
 		return fmt_duration(s, len);
+	case O8_FMT_APN:
+		return fmt_apn(s, len);
 	case O8_FMT__COUNT:
 		break;
 	}

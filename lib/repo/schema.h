@@ -47,7 +47,7 @@ enum o8_type {
 enum o8_fmt {                   /* string formats, checked by code */
 	O8_FMT_NONE = 0,
 	O8_FMT_NAME,            /* DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, <= 63 */
-	O8_FMT_IMSI,            /* 5-15 digits, optional "IMSI" prefix */
+	O8_FMT_IMSI,            /* 10-15 digits, optional "IMSI" prefix */
 	O8_FMT_MCC,             /* 3 digits */
 	O8_FMT_MNC,             /* 2-3 digits */
 	O8_FMT_IPV4,            /* dotted quad */
@@ -57,6 +57,8 @@ enum o8_fmt {                   /* string formats, checked by code */
 	O8_FMT_SERIAL,          /* printable, no spaces, 1-64 chars */
 	O8_FMT_HEX,             /* even number of hex digits */
 	O8_FMT_DURATION,        /* "30s", "5m", "1h" */
+	O8_FMT_APN,             /* APN name: [A-Za-z0-9._-], 1-100, dot-separated
+				   labels starting and ending with a letter or digit */
 	O8_FMT__COUNT
 };
 
@@ -73,7 +75,7 @@ struct o8_field {
 	unsigned flags;                 /* enum o8_field_flags */
 	double min, max;                /* both 0: unbounded; STRING: length */
 	enum o8_fmt fmt;                /* STRING only */
-	const char *const *enums;       /* ENUM: NULL-terminated; NUMBER: the
+	const char *const *enums;       /* ENUM: NULL-terminated; INT, NUMBER: the
 					   allowed values, as text, or NULL */
 	enum o8_kind ref;               /* STRING (or list item): names an
 					   object of this kind, same network */
@@ -81,6 +83,10 @@ struct o8_field {
 					   spec table (SubscriberSet) */
 	const char *def;                /* default, as YAML text, or NULL */
 	const char *doc;                /* one line, lowercase, no full stop */
+	const char *why;                /* why a value this row refuses (or its
+					   absence) would fail on Magma, and what
+					   to write instead: appended to the
+					   validator's message; NULL: nothing */
 };
 
 struct o8_kind_schema {
@@ -92,7 +98,13 @@ struct o8_kind_schema {
 	const struct o8_field *fields;  /* sorted by path */
 	size_t nfields;
 	const char *example;            /* a complete YAML document */
+	enum o8_fmt name_fmt;           /* metadata.name; O8_FMT_NONE means
+					   O8_FMT_NAME (APNs take Magma's
+					   APN names) */
 };
+
+/* The format of ks's metadata.name (O8_FMT_NAME unless the kind says). */
+enum o8_fmt o8_schema_name_fmt(const struct o8_kind_schema *ks);
 
 #define O8_API_VERSION "orc8r/v1"
 
@@ -108,6 +120,17 @@ const struct o8_field *o8_schema_field(const struct o8_kind_schema *ks,
 
 /* Human description of a format ("5-15 digits"), for messages and docs. */
 const char *o8_schema_fmt_doc(enum o8_fmt f);
+
+/*
+ * The LTE band of downlink EARFCN earfcndl among the bands Magma's enodebd
+ * can configure (its lte_utils.py table); 0 when it knows none, and then
+ * enodebd refuses to configure a managed radio on it.  *tdd, when not
+ * NULL, says whether the band is TDD.
+ */
+unsigned o8_schema_lte_band(double earfcndl, bool *tdd);
+
+/* The bands o8_schema_lte_band knows, for messages and docs. */
+#define O8_LTE_BANDS "bands 1-5 and 28 (FDD), 33-52 (TDD)"
 
 /* Name of a type for messages and docs ("integer", "list", ...). */
 const char *o8_schema_type_name(enum o8_type t);

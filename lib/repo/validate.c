@@ -87,6 +87,10 @@ struct walker {
 	if (!(w)->refs_only) DIAG_REF(w, n, __VA_ARGS__); \
 } while (0)
 
+/* The two "%s%s" arguments that end a message with the row's reason
+ * (schema.h: why), or with nothing. */
+#define WHY(f) (f)->why ? "; " : "", (f)->why ? (f)->why : ""
+
 #define DIAG_REF(w, n, ...) do { \
 	if (o8_diags_add(&(w)->diags, (w)->obj->file, (n)->line, (n)->col, \
 			 (w)->kind, (w)->obj->name, __VA_ARGS__)) \
@@ -398,11 +402,11 @@ static void check_string(struct walker *w, const struct o8_kind_schema *ks,
 	}
 	if (f->fmt && !o8_schema_fmt_ok(f->fmt, n->u.str, n->n)) {
 		if (f->flags & O8_F_SENSITIVE)
-			DIAG(w, n, "invalid '%s': must be %s (value not shown)", w->dpath,
-			     o8_schema_fmt_doc(f->fmt));
+			DIAG(w, n, "invalid '%s': must be %s (value not shown)%s%s",
+			     w->dpath, o8_schema_fmt_doc(f->fmt), WHY(f));
 		else
-			DIAG(w, n, "invalid '%s' '%s': must be %s", w->dpath, n->u.str,
-			     o8_schema_fmt_doc(f->fmt));
+			DIAG(w, n, "invalid '%s' '%s': must be %s%s%s", w->dpath,
+			     n->u.str, o8_schema_fmt_doc(f->fmt), WHY(f));
 		return;
 	}
 	if ((f->min || f->max) && (n->n < f->min || n->n > f->max)) {
@@ -438,8 +442,9 @@ static void out_of_range(struct walker *w, const struct o8_field *f,
 	char lo[32], hi[32];
 
 	if (f->min || f->max)
-		DIAG(w, n, "'%s' out of range: %s (must be %s to %s)", w->dpath, n->u.str,
-		     bound(lo, sizeof(lo), f->min), bound(hi, sizeof(hi), f->max));
+		DIAG(w, n, "'%s' out of range: %s (must be %s to %s)%s%s", w->dpath,
+		     n->u.str, bound(lo, sizeof(lo), f->min),
+		     bound(hi, sizeof(hi), f->max), WHY(f));
 	else
 		DIAG(w, n, "'%s' out of range: %s (must fit in 64 bits)", w->dpath,
 		     n->u.str);
@@ -483,7 +488,8 @@ static void check_number(struct walker *w, const struct o8_field *f,
 			if (fabs(strtod(*e, NULL) - v) < 1e-9)
 				return;
 		enum_list(list, sizeof(list), f->enums);
-		DIAG(w, n, "invalid '%s' %s: must be one of %s", w->dpath, n->u.str, list);
+		DIAG(w, n, "invalid '%s' %s: must be one of %s%s%s", w->dpath,
+		     n->u.str, list, WHY(f));
 		return;
 	}
 	if ((f->min || f->max) && (v < f->min || v > f->max))
@@ -667,8 +673,8 @@ static void missing_fields(struct walker *w, const struct o8_kind_schema *ks,
 		if (plen != w->slen || strncmp(f->path, w->spath, plen))
 			continue;
 		if (!o8_node_get(map, last_seg(f->path)))
-			DIAG(w, map, "missing required field '%s%s%s'", w->dpath,
-			     w->dlen ? "." : "", last_seg(f->path));
+			DIAG(w, map, "missing required field '%s%s%s'%s%s", w->dpath,
+			     w->dlen ? "." : "", last_seg(f->path), WHY(f));
 	}
 }
 
@@ -735,9 +741,13 @@ static void check_metadata(struct walker *w, const struct o8_kind_schema *ks,
 		} else if (v->type != O8_N_SCALAR || o8_node_is_null(v)) {
 			DIAG(w, v, "'metadata.%s' must be a name, not %s", k->u.str,
 			     node_kind_name(v));
-		} else if (!o8_schema_fmt_ok(O8_FMT_NAME, v->u.str, v->n)) {
-			DIAG(w, v, "invalid 'metadata.%s' '%s': must be %s", k->u.str,
-			     v->u.str, o8_schema_fmt_doc(O8_FMT_NAME));
+		} else {
+			/* a name follows its kind; network always names a Network */
+			enum o8_fmt nf = j == 2 ? o8_schema_name_fmt(ks) : O8_FMT_NAME;
+
+			if (!o8_schema_fmt_ok(nf, v->u.str, v->n))
+				DIAG(w, v, "invalid 'metadata.%s' '%s': must be %s",
+				     k->u.str, v->u.str, o8_schema_fmt_doc(nf));
 		}
 	}
 	name = o8_node_get(meta, "name");
@@ -1328,13 +1338,78 @@ static int refs_resolve(const struct ctx *c, const struct walker *w, unsigned n)
 	return 1;
 }
 
+/* The downlink EARFCN of network net's radio, or NULL. */
+static const struct o8_node *network_earfcndl(struct ctx *c, const char *net,
+					      const char **path)
+{
+	static const char *const paths[] = {
+		"cellular.ran.tddConfig.earfcndl", "cellular.ran.fddConfig.earfcndl"
+	};
+	const char *k = akey(c, "Network", "", net);
+	const struct o8_obj *n = k ? o8_strmap_get(&c->names, k) : NULL;
+	const struct o8_node *e;
+	size_t i;
+
+	for (i = 0; n && n->kind == O8_KIND_NETWORK && i < 2; i++)
+		if ((e = o8_node_path(n->spec, paths[i]))) {
+			*path = paths[i];
+			return e;
+		}
+	return NULL;
+}
+
+/*
+ * A managed radio's channel, its own or inherited from its network, must be
+ * in a band Magma's enodebd knows: it refuses to configure the radio
+ * otherwise.  Unmanaged radios are configured by hand, so a network with
+ * only those may use any channel.
+ */
+static int check_earfcns(struct ctx *c, struct o8_diags *d)
+{
+	size_t i, n = o8_model_nobjs(c->m);
+
+	for (i = 0; i < n; i++) {
+		const struct o8_obj *o = o8_model_obj(c->m, i);
+		const struct o8_node *ct, *m, *e;
+		const char *from = NULL;
+		long long v;
+		int r;
+
+		if (o->kind != O8_KIND_ENODEB || !o->network)
+			continue;
+		ct = o8_node_get(o->spec, "configType");
+		m = o8_node_get(o->spec, "managed");
+		if ((ct && (!o8_node_str(ct) || strcmp(ct->u.str, "managed"))) ||
+		    !m || m->type != O8_N_MAP)
+			continue;
+		if (!(e = o8_node_get(m, "earfcndl")))
+			e = network_earfcndl(c, o->network, &from);
+		if (!e || parse_int(e, &v) || v < 0 || v > 65535 ||
+		    o8_schema_lte_band((double)v, NULL))
+			continue;
+		if (!from)
+			r = diag_at(d, o, e, "'managed.earfcndl' %lld is in no band "
+				    "Magma's enodebd can configure (" O8_LTE_BANDS
+				    "); write an EARFCN of one of them", v);
+		else
+			r = diag_at(d, o, m, "managed eNodeB takes network '%s' "
+				    "'%s' %lld, which is in no band Magma's "
+				    "enodebd can configure (" O8_LTE_BANDS "); "
+				    "give it 'managed.earfcndl' of one of them or "
+				    "change the network's", o->network, from, v);
+		if (r)
+			return -1;
+	}
+	return 0;
+}
+
 static int network_pass(struct ctx *c, struct o8_diags *diags)
 {
 	static const char *const cell_paths[] = { "managed.cellId", "unmanaged.cellId", NULL };
 	static const char *const mme_paths[] = { "pool.mmeCode", NULL };
 
 	return build_index(c, diags) || check_ip_blocks(c, diags) ||
-	       check_enodeb_claims(c, diags) ||
+	       check_enodeb_claims(c, diags) || check_earfcns(c, diags) ||
 	       check_net_unique(c, diags, O8_KIND_ENODEB, cell_paths, NULL,
 				"give each cell its own cellId") ||
 	       check_net_unique(c, diags, O8_KIND_GATEWAY, mme_paths, "pool.mmeGroupId",

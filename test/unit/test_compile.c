@@ -368,7 +368,7 @@ static const char fmt_block[] =
 	"    natEnabled: false\n"
 	"    ipBlock: 192.168.128.0/24\n"
 	"  ran:\n"
-	"    pci: 0\n"
+	"    pci: 1\n"
 	"  enodebs: [\"SER-1\"]\n"
 	"---\n"
 	"apiVersion: orc8r/v1\n"
@@ -381,7 +381,7 @@ static const char fmt_block[] =
 	"  managed:\n"
 	"    deviceClass: Baicells Nova-233 G2 OD FDD\n"
 	"    cellId: 1\n"
-	"    pci: 0\n"
+	"    pci: 1\n"
 	"---\n"
 	"apiVersion: orc8r/v1\n"
 	"kind: APN\n"
@@ -492,7 +492,7 @@ static const char fmt_flow[] =
 	"apiVersion: orc8r/v1\n"
 	"kind: ENodeB\n"
 	"metadata: {network: lab, name: enb-1}\n"
-	"spec: {managed: {pci: 0, cellId: 1, deviceClass: 'Baicells Nova-233 G2 OD FDD'}, serial: 'SER-1'}\n"
+	"spec: {managed: {pci: 1, cellId: 1, deviceClass: 'Baicells Nova-233 G2 OD FDD'}, serial: 'SER-1'}\n"
 	"---\n"
 	"apiVersion: orc8r/v1\n"
 	"kind: Gateway\n"
@@ -500,7 +500,7 @@ static const char fmt_flow[] =
 	"spec:\n"
 	"  enodebs:\n"
 	"    - SER-1\n"
-	"  ran: {pci: 0}\n"
+	"  ran: {pci: 1}\n"
 	"  epc: {ipBlock: \"192.168.128.0/24\", natEnabled: false}\n"
 	"  checkinInterval: 30\n"
 	"  hardwareId: '5b1ac1a4-7b8f-4c5e-9d0a-1f2e3d4c5b6a'\n"
@@ -542,7 +542,7 @@ static void compile__formatting_does_not_matter(void **state)
 	assert_field(r, "cellular.epc.subProfiles[1].name", "iot");
 	r = must_find(&a, O8_REC_GATEWAY, "agw-1");
 	assert_field(r, "metadata.labels.site", "berlin");
-	assert_field(r, "ran.pci", "0");
+	assert_field(r, "ran.pci", "1");
 	assert_field(r, "epc.natEnabled", "false");
 	assert_field(r, "enodebs[0]", "SER-1");
 	r = must_find(&a, O8_REC_SUBSCRIBER, "001010000000001");
@@ -995,6 +995,14 @@ static void scalar(FILE *f, const struct o8_field *r, unsigned i)
 		}
 	case O8_T_INT: {
 		double v = r->max ? r->max : 7;
+
+		/* a row with allowed values (QCI): the last ones, never 0 */
+		while (r->enums && r->enums[n])
+			n++;
+		if (n) {
+			fprintf(f, "%s", r->enums[n - 1 - i]);
+			return;
+		}
 		if (r->def && v == strtod(r->def, NULL))
 			v -= 1;
 		v -= i;

@@ -211,7 +211,16 @@ static void mconfig__lab_values_under_magma_names(void **state)
 	is_int(j, "configsByKey.magmad.checkinInterval", 60);
 	is_bool(j, "configsByKey.sessiond.gxGyRelayEnabled", false);
 	is_int(j, "metadata.createdAt", 0);
-	assert_int_equal(json_object_size(at(j, "configsByKey")), 9);
+	/* every key of Magma's LTE and orchestrator builders */
+	assert_int_equal(json_object_size(at(j, "configsByKey")), 18);
+	is_str(j, "configsByKey.mme.logLevel", "INFO");
+	is_str(j, "configsByKey.control_proxy.logLevel", "INFO");
+	absent(j, "configsByKey.td-agent-bit", "logLevel");
+	is_bool(j, "configsByKey.mme.congestionControlEnabled", true);
+	/* Magma's 300 s and 60 s, with its jitter for this gateway's id */
+	is_int(j, "configsByKey.subscriberdb.syncInterval", 352);
+	is_int(j, "configsByKey.state.syncInterval", 73);
+	is_str(j, "configsByKey.td-agent-bit.extraTags.gateway_id", "agw-berlin-1");
 	json_decref(j);
 	free(text);
 	lab_close(&l);
@@ -256,13 +265,15 @@ static const char *const gw_bare =
 	"apiVersion: orc8r/v1\nkind: Gateway\n"
 	"metadata: {name: gw, network: lab}\nspec:\n"
 	"  hardwareId: 3f2e1d0c-4b5a-4968-8776-a5b4c3d2e1f0\n"
+	"  epc: {ipBlock: 192.168.130.0/24}\n"
 	"  enodebs: [E1]\n";
 static const char *const enb_bare =
 	"apiVersion: orc8r/v1\nkind: ENodeB\nmetadata: {name: e1, network: lab}\n"
 	"spec:\n  serial: E1\n  managed:\n    deviceClass: FreedomFi One\n"
 	"    cellId: 1\n";
 
-/* A gateway that leaves out epc, ran, dns and pool: schema defaults. */
+/* A gateway that leaves out ran, dns and pool, and every epc field but the
+ * ipBlock Magma requires: schema defaults. */
 static void mconfig__left_out_objects_take_schema_defaults(void **state)
 {
 	const char *docs[] = { net_fdd, gw_bare, enb_bare };
@@ -291,13 +302,38 @@ static void mconfig__left_out_objects_take_schema_defaults(void **state)
 	is_int(j, "configsByKey.enodebd.enbConfigsBySerial.E1.tac", 7);
 	absent(j, "configsByKey.enodebd.enbConfigsBySerial.E1", "pci");
 	absent(j, "configsByKey.enodebd.enbConfigsBySerial.E1", "subframeAssignment");
-	absent(j, "configsByKey.magmad", "packageVersion");
+	/* no tier: Magma's placeholder version, no images */
+	is_str(j, "configsByKey.magmad.packageVersion", "0.0.0-0");
+	assert_int_equal(json_array_size(at(j, "configsByKey.magmad.images")), 0);
 	json_decref(j);
 	free(text);
 	/* a network without subscribers */
 	assert_int_equal(o8_mconfig_render(NULL, &text, recs_of(&l), l.c.n, "lab",
 					   "gw", &(struct o8_err){ 0 }), O8_OK);
 	assert_string_equal(text, "{\"network\":\"lab\",\"subscribers\":[]}\n");
+	free(text);
+	lab_close(&l);
+}
+
+/* The network may turn Magma's congestion control off. */
+static void mconfig__congestion_control_off(void **state)
+{
+	char net[1024];
+	const char *docs[3];
+	struct lab l;
+	char *text;
+	json_t *j;
+
+	(void)state;
+	snprintf(net, sizeof(net), "%s      congestionControlEnabled: false\n",
+		 net_fdd);
+	docs[0] = net;
+	docs[1] = gw_bare;
+	docs[2] = enb_bare;
+	yaml_open(&l, docs, 3, "lab", "gw");
+	j = render_json(&l, "gw", &text);
+	is_bool(j, "configsByKey.mme.congestionControlEnabled", false);
+	json_decref(j);
 	free(text);
 	lab_close(&l);
 }
@@ -527,6 +563,7 @@ int main(void)
 		cmocka_unit_test(mconfig__lab_values_under_magma_names),
 		cmocka_unit_test(mconfig__unmanaged_enodeb_and_no_pool),
 		cmocka_unit_test(mconfig__left_out_objects_take_schema_defaults),
+		cmocka_unit_test(mconfig__congestion_control_off),
 		cmocka_unit_test(mconfig__every_device_class_keeps_its_name),
 		cmocka_unit_test(mconfig__keys_go_to_subscribers_only),
 		cmocka_unit_test(mconfig__subscribers_file),

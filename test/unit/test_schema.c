@@ -196,7 +196,7 @@ static void schema__rows_are_well_formed(void **state)
 			} else if (f->enums) {
 				const char *const *e;
 
-				assert_int_equal(f->type, O8_T_NUMBER);
+				assert_true(f->type == O8_T_NUMBER || f->type == O8_T_INT);
 				for (e = f->enums; *e; e++) {
 					char *end;
 
@@ -307,7 +307,7 @@ static void schema__type_and_format_names(void **state)
 		assert_string_not_equal(d, "unknown format");
 	}
 	assert_string_equal(o8_schema_fmt_doc(O8_FMT__COUNT), "unknown format");
-	assert_non_null(strstr(o8_schema_fmt_doc(O8_FMT_IMSI), "5-15 digits"));
+	assert_non_null(strstr(o8_schema_fmt_doc(O8_FMT_IMSI), "10-15 digits"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -345,8 +345,8 @@ static void schema__validator_contract(void **state)
 
 	(void)state;
 	expect(O8_KIND_GATEWAY, "hardwareId", O8_T_STRING, R | O8_F_UNIQUE_REPO, 0, 0, O8_FMT_UUID);
-	expect(O8_KIND_GATEWAY, "ran.pci", O8_T_INT, 0, 0, 503, O8_FMT_NONE);
-	expect(O8_KIND_GATEWAY, "epc.ipBlock", O8_T_STRING, 0, 0, 0, O8_FMT_CIDR4);
+	expect(O8_KIND_GATEWAY, "ran.pci", O8_T_INT, 0, 1, 503, O8_FMT_NONE);
+	expect(O8_KIND_GATEWAY, "epc.ipBlock", O8_T_STRING, R, 0, 0, O8_FMT_CIDR4);
 	expect(O8_KIND_GATEWAY, "epc.dnsPrimary", O8_T_STRING, 0, 0, 0, O8_FMT_IPV4);
 	expect(O8_KIND_GATEWAY, "epc.dnsSecondary", O8_T_STRING, 0, 0, 0, O8_FMT_IPV4);
 	expect(O8_KIND_GATEWAY, "enodebs", O8_T_LIST, 0, 0, 64, O8_FMT_NONE);
@@ -356,7 +356,7 @@ static void schema__validator_contract(void **state)
 	assert_string_equal(must_field(O8_KIND_GATEWAY, "ran.transmitEnabled")->def, "true");
 
 	expect(O8_KIND_ENODEB, "serial", O8_T_STRING, R | O8_F_UNIQUE_REPO, 0, 0, O8_FMT_SERIAL);
-	expect(O8_KIND_ENODEB, "managed.pci", O8_T_INT, 0, 0, 503, O8_FMT_NONE);
+	expect(O8_KIND_ENODEB, "managed.pci", O8_T_INT, 0, 1, 503, O8_FMT_NONE);
 	expect(O8_KIND_ENODEB, "managed.tac", O8_T_INT, 0, 1, 65535, O8_FMT_NONE);
 	expect(O8_KIND_ENODEB, "managed.earfcndl", O8_T_INT, 0, 0, 65535, O8_FMT_NONE);
 	expect(O8_KIND_ENODEB, "unmanaged.ipAddress", O8_T_STRING, R, 0, 0, O8_FMT_IPV4);
@@ -370,7 +370,7 @@ static void schema__validator_contract(void **state)
 	expect(O8_KIND_NETWORK, "cellular.epc.lteAuthAmf", O8_T_STRING, 0, 4, 4, O8_FMT_HEX);
 	expect(O8_KIND_NETWORK, "cellular.ran.bandwidthMhz", O8_T_NUMBER, R, 0, 0, O8_FMT_NONE);
 	expect_enums(O8_KIND_NETWORK, "cellular.ran.bandwidthMhz",
-		     (const char *const[]){ "1.4", "3", "5", "10", "15", "20", NULL });
+		     (const char *const[]){ "3", "5", "10", "15", "20", NULL });
 	expect(O8_KIND_NETWORK, "cellular.ran.tddConfig.earfcndl", O8_T_INT, R, 0, 65535, O8_FMT_NONE);
 	expect(O8_KIND_NETWORK, "cellular.epc.subProfiles", O8_T_LIST, 0, 0, 0, O8_FMT_NONE);
 	expect(O8_KIND_NETWORK, "cellular.epc.subProfiles[]", O8_T_OBJECT, 0, 0, 0, O8_FMT_NONE);
@@ -382,11 +382,17 @@ static void schema__validator_contract(void **state)
 					    "DHCP_BROADCAST", NULL });
 
 	expect(O8_KIND_APN, "ambr", O8_T_OBJECT, R, 0, 0, O8_FMT_NONE);
-	expect(O8_KIND_APN, "qos.qci", O8_T_INT, R, 1, 9, O8_FMT_NONE);
-	expect(O8_KIND_APN, "qos.priority", O8_T_INT, 0, 1, 15, O8_FMT_NONE);
+	expect(O8_KIND_APN, "qos.qci", O8_T_INT, R, 0, 79, O8_FMT_NONE);
+	expect_enums(O8_KIND_APN, "qos.qci",
+		     (const char *const[]){ "0", "1", "2", "3", "4", "5", "6", "7",
+					    "8", "9", "65", "66", "67", "70", "75",
+					    "79", NULL });
+	expect(O8_KIND_APN, "qos.priority", O8_T_INT, 0, 0, 15, O8_FMT_NONE);
+	assert_int_equal(o8_schema_name_fmt(kind(O8_KIND_APN)), O8_FMT_APN);
+	assert_int_equal(o8_schema_name_fmt(kind(O8_KIND_GATEWAY)), O8_FMT_NAME);
 
 	expect(O8_KIND_SUBSCRIBER, "imsi", O8_T_STRING, R | O8_F_UNIQUE_NET, 0, 0, O8_FMT_IMSI);
-	expect(O8_KIND_SUBSCRIBER, "ki", O8_T_STRING, O8_F_SENSITIVE, 0, 0, O8_FMT_HEX32);
+	expect(O8_KIND_SUBSCRIBER, "ki", O8_T_STRING, R | O8_F_SENSITIVE, 0, 0, O8_FMT_HEX32);
 	expect(O8_KIND_SUBSCRIBER, "opc", O8_T_STRING, O8_F_SENSITIVE, 0, 0, O8_FMT_HEX32);
 	expect(O8_KIND_SUBSCRIBER, "staticIps", O8_T_DICT, 0, 0, 0, O8_FMT_IPV4);
 	expect(O8_KIND_SUBSCRIBER, "profile", O8_T_STRING, 0, 0, 0, O8_FMT_NONE);
@@ -448,10 +454,29 @@ static const struct fmt_case fmt_cases[] = {
 	{ O8_FMT_NAME, "a.b", false },
 	{ O8_FMT_NAME, "a b", false },
 
-	{ O8_FMT_IMSI, "00101", true },                   /* 5 digits */
+	/* APN names as Magma takes them */
+	{ O8_FMT_APN, "internet", true },
+	{ O8_FMT_APN, "oai.ipv4", true },
+	{ O8_FMT_APN, "internet.mnc001.mcc001.gprs", true },
+	{ O8_FMT_APN, "IMS", true },
+	{ O8_FMT_APN, "my_apn-1", true },
+	{ O8_FMT_APN, "a", true },
+	{ O8_FMT_APN, "", false },
+	{ O8_FMT_APN, ".internet", false },
+	{ O8_FMT_APN, "internet.", false },
+	{ O8_FMT_APN, "a..b", false },
+	{ O8_FMT_APN, "-ims", false },
+	{ O8_FMT_APN, "ims_", false },
+	{ O8_FMT_APN, "a._b", false },
+	{ O8_FMT_APN, "a b", false },
+	{ O8_FMT_APN, "a/b", false },
+
+	{ O8_FMT_IMSI, "0010100001", true },              /* 10 digits */
 	{ O8_FMT_IMSI, "001010000000001", true },         /* 15 */
 	{ O8_FMT_IMSI, "IMSI001010000000001", true },
-	{ O8_FMT_IMSI, "IMSI00101", true },
+	{ O8_FMT_IMSI, "IMSI0010100001", true },
+	{ O8_FMT_IMSI, "00101", false },                  /* 5: Magma wants 10 */
+	{ O8_FMT_IMSI, "IMSI001010001", false },          /* 9 */
 	{ O8_FMT_IMSI, "0010", false },                   /* 4 */
 	{ O8_FMT_IMSI, "0010100000000011", false },       /* 16 */
 	{ O8_FMT_IMSI, "IMSI0010", false },
@@ -580,6 +605,27 @@ static void schema__formats_accept_and_refuse(void **state)
 	for (i = O8_FMT_NAME; i < O8_FMT__COUNT; i++)
 		if (!seen[i][0] || !seen[i][1])
 			fail_msg("format %zu lacks accept or refuse cases", i);
+}
+
+/* Magma enodebd's band table, at its edges. */
+static void schema__lte_bands_are_enodebds(void **state)
+{
+	bool tdd = true;
+
+	(void)state;
+	assert_int_equal(o8_schema_lte_band(0, &tdd), 1);
+	assert_false(tdd);
+	assert_int_equal(o8_schema_lte_band(1575, NULL), 3);
+	assert_int_equal(o8_schema_lte_band(2648, NULL), 5);
+	assert_int_equal(o8_schema_lte_band(2649, NULL), 0);   /* band 5 ends */
+	assert_int_equal(o8_schema_lte_band(3100, NULL), 0);   /* band 7: unknown */
+	assert_int_equal(o8_schema_lte_band(9210, NULL), 28);
+	assert_int_equal(o8_schema_lte_band(36199, NULL), 0);  /* a gap */
+	assert_int_equal(o8_schema_lte_band(44590, &tdd), 43);
+	assert_true(tdd);
+	assert_int_equal(o8_schema_lte_band(60138, NULL), 52);
+	assert_int_equal(o8_schema_lte_band(60139, NULL), 0);  /* band 52 ends */
+	assert_int_equal(o8_schema_lte_band(60140, NULL), 0);  /* band 53 is not */
 }
 
 /* The length is what counts, not a terminating NUL: loaders pass slices. */
@@ -828,6 +874,7 @@ int main(void)
 		cmocka_unit_test(schema__type_and_format_names),
 		cmocka_unit_test(schema__validator_contract),
 		cmocka_unit_test(schema__formats_accept_and_refuse),
+		cmocka_unit_test(schema__lte_bands_are_enodebds),
 		cmocka_unit_test(schema__formats_respect_length),
 		cmocka_unit_test(schema__example_repository_fields_are_known),
 		cmocka_unit_test(schema__kind_examples_fit_their_tables),
